@@ -1,0 +1,28 @@
+import { parseInstalled, type Installed } from '../compile/installed.js';
+import { HookError } from '../errors.js';
+import type { Family } from '../rules/model.js';
+import { run, tryRun } from './exec.js';
+
+const tool = (family: Family, what: 'save' | 'restore') => `${family === 4 ? 'iptables' : 'ip6tables'}-${what}`;
+
+/** What the filter table holds of ours now. Call it under the hook's lock. */
+export async function readInstalled(family: Family): Promise<Installed> {
+  const r = await run(tool(family, 'save'), ['-t', 'filter']);
+  return parseInstalled(r.stdout);
+}
+
+/** One atomic transaction; -w waits for the xtables lock instead of failing when another tool holds it. */
+export async function restore(family: Family, text: string): Promise<void> {
+  const r = await tryRun(tool(family, 'restore'), ['--noflush', '-w'], text);
+  if (r.exitCode !== 0) {
+    const what = r.stderr.trim() || r.stdout.trim() || `exit ${r.exitCode}`;
+    throw new HookError(`${tool(family, 'restore')} refused the transaction: ${failedLine(what, text)}`);
+  }
+}
+
+/** iptables-restore says only "line N failed": quote that line so the log shows what the kernel refused. */
+function failedLine(message: string, text: string): string {
+  const m = /line (\d+) failed/.exec(message);
+  const line = m ? text.split('\n')[Number(m[1]) - 1] : undefined;
+  return line ? `${message.trim()} (${line})` : message.trim();
+}

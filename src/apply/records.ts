@@ -1,0 +1,55 @@
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HookError } from '../errors.js';
+import { parseIfName, type IfName } from '../ifname.js';
+
+/**
+ * What `online` installed for one device, kept under the state dir (a tmpfs: it dies
+ * with the host, like the rules). `offline` cleans up from this alone, because by then
+ * xl destroy has removed the device and the config may have changed or gone.
+ */
+export interface VifRecord {
+  /** libxl's name for the device: $vif (vifD.N) or, for an emulated NIC, $INTERFACE (vifD.N-emu). */
+  readonly vif: string;
+  /** The device name the rules match (differs from vif when the vif spec sets vifname=). */
+  readonly dev: IfName;
+  readonly domain: string;
+  readonly domid: number;
+  readonly devid: number;
+  readonly bridge: string;
+  /** The guest's addresses from xenstore `ip`, whose conntrack entries offline deletes. */
+  readonly ip: readonly string[];
+  readonly configFile: string;
+  readonly rules: number;
+  readonly appliedAt: string;
+}
+
+const recordPath = (stateDir: string, vif: string) => join(stateDir, 'vifs', `${vif}.json`);
+
+export async function writeRecord(stateDir: string, record: VifRecord): Promise<void> {
+  const file = recordPath(stateDir, record.vif);
+  await mkdir(join(stateDir, 'vifs'), { recursive: true });
+  await writeFile(`${file}.tmp`, JSON.stringify(record, null, 2) + '\n');
+  await rename(`${file}.tmp`, file);
+}
+
+export async function readRecord(stateDir: string, vif: string): Promise<VifRecord | undefined> {
+  let text: string;
+  try {
+    text = await readFile(recordPath(stateDir, vif), 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const r = JSON.parse(text) as VifRecord;
+    const dev = parseIfName(String(r.dev));
+    if (!dev.ok) throw dev.error;
+    return { ...r, dev: dev.value };
+  } catch (e) {
+    throw new HookError(`state file ${recordPath(stateDir, vif)} is damaged (${(e as Error).message}); remove it and run offline again`);
+  }
+}
+
+export async function removeRecord(stateDir: string, vif: string): Promise<void> {
+  await rm(recordPath(stateDir, vif), { force: true });
+}

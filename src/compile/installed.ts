@@ -1,0 +1,78 @@
+import { DISPATCH, TOP_CHAIN, deviceOfVifChain, isOurChain } from './names.js';
+
+/** What the kernel's filter table holds of ours, for one address family, read from iptables-save. */
+export interface Installed {
+  /** Every chain of ours that exists. */
+  readonly chains: ReadonlySet<string>;
+  /** Rule specs (text after `-A <chain> `) of FORWARD that jump to TOP_CHAIN. */
+  readonly forwardJumps: readonly string[];
+  /** Rule specs of each of our chains that is not a per-vif chain (TOP_CHAIN and the dispatch chains), by chain. */
+  readonly dispatch: ReadonlyMap<string, readonly string[]>;
+  /** Devices that have at least one per-vif chain. */
+  readonly devices: ReadonlySet<string>;
+}
+
+/**
+ * Reads the output of `iptables-save -t filter` (or a whole save: only *filter is
+ * looked at). Rules of others are ignored, never interpreted.
+ */
+export function parseInstalled(saveText: string): Installed {
+  const chains = new Set<string>();
+  const devices = new Set<string>();
+  const forwardJumps: string[] = [];
+  const dispatch = new Map<string, string[]>();
+  let inFilter = false;
+  for (const line of saveText.split('\n')) {
+    if (line.startsWith('*')) {
+      inFilter = line === '*filter';
+      continue;
+    }
+    if (!inFilter) continue;
+    if (line.startsWith(':')) {
+      const chain = line.slice(1).split(' ')[0]!;
+      if (!isOurChain(chain)) continue;
+      chains.add(chain);
+      const vif = deviceOfVifChain(chain);
+      if (vif) devices.add(vif.dev);
+      continue;
+    }
+    const m = /^-A (\S+) (.*)$/.exec(line);
+    if (!m) continue;
+    const [, chain, spec] = m as unknown as [string, string, string];
+    if (chain === 'FORWARD' && jumpTarget(spec) === TOP_CHAIN) forwardJumps.push(spec);
+    else if (isOurChain(chain) && !deviceOfVifChain(chain)) {
+      const list = dispatch.get(chain) ?? [];
+      list.push(spec);
+      dispatch.set(chain, list);
+    }
+  }
+  return { chains, forwardJumps, dispatch, devices };
+}
+
+export function jumpTarget(spec: string): string | undefined {
+  return /(?:^| )-[jg] (\S+)/.exec(spec)?.[1];
+}
+
+/** Value of an option in a rule spec, e.g. optionValue(spec, '--physdev-in'). */
+export function optionValue(spec: string, option: string): string | undefined {
+  const tokens = spec.split(' ');
+  const i = tokens.indexOf(option);
+  return i >= 0 ? tokens[i + 1] : undefined;
+}
+
+/** The dispatch rules that belong to one device, as [chain, spec] pairs. */
+export function dispatchRulesOf(installed: Installed, dev: string): [string, string][] {
+  const mine: [string, string][] = [];
+  for (const [chain, specs] of installed.dispatch) {
+    if (chain === TOP_CHAIN) continue;
+    for (const spec of specs) {
+      const target = jumpTarget(spec);
+      const belongs =
+        chain === DISPATCH.pass
+          ? optionValue(spec, '--physdev-in') === dev || optionValue(spec, '--physdev-out') === dev
+          : target !== undefined && deviceOfVifChain(target)?.dev === dev;
+      if (belongs) mine.push([chain, spec]);
+    }
+  }
+  return mine;
+}

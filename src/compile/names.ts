@@ -1,0 +1,29 @@
+import type { Direction } from '../rules/model.js';
+import type { IfName } from '../ifname.js';
+
+/**
+ * Every chain we create starts with VIF-FW (dispatch) or vif-fw- (per vif), so our
+ * rules are recognisable, and no name ever contains the domain name (which may be long,
+ * odd, or spelled like a builtin target). Longest per-vif name: "vif-fw-out-" + 15 = 26,
+ * inside iptables' 28-character limit.
+ */
+export const TOP_CHAIN = 'VIF-FW';
+/** Reached from TOP_CHAIN in this order: every guest's out rules, then every guest's in rules, then the accept of what both let through. */
+export const DISPATCH = { out: 'VIF-FW-OUT', in: 'VIF-FW-IN', pass: 'VIF-FW-PASS' } as const;
+export const SKELETON_CHAINS = [TOP_CHAIN, DISPATCH.out, DISPATCH.in, DISPATCH.pass] as const;
+
+const VIF_CHAIN_PREFIX = 'vif-fw-';
+
+export function vifChain(direction: Direction, dev: IfName): string {
+  return `${VIF_CHAIN_PREFIX}${direction}-${dev}`;
+}
+
+/** The device a per-vif chain belongs to, or undefined when the chain is not a per-vif chain of ours. */
+export function deviceOfVifChain(chain: string): { direction: Direction; dev: string } | undefined {
+  const m = /^vif-fw-(in|out)-(.+)$/.exec(chain);
+  return m ? { direction: m[1] as Direction, dev: m[2]! } : undefined;
+}
+
+export function isOurChain(chain: string): boolean {
+  return chain.startsWith(VIF_CHAIN_PREFIX) || (SKELETON_CHAINS as readonly string[]).includes(chain);
+}

@@ -1,0 +1,94 @@
+import type { IfName } from '../ifname.js';
+import type { VifChainBodies } from './chains.js';
+import { type Installed, dispatchRulesOf } from './installed.js';
+import { DISPATCH, SKELETON_CHAINS, TOP_CHAIN, vifChain } from './names.js';
+
+/**
+ * Transactions for `iptables-restore --noflush`: everything for one vif in one family
+ * commits at once or not at all, and only lines that name our chains are ever written,
+ * so other tools' rules are neither flushed nor moved. Each function is given what the
+ * kernel holds now (read under the hook's lock) and returns exactly the change from that
+ * state to the wanted one.
+ */
+
+/** Spec of a dispatch rule, in iptables-save's own order. */
+const physdev = {
+  in: (dev: IfName) => `-m physdev --physdev-out ${dev} --physdev-is-bridged`,
+  /** No --physdev-is-bridged: a guest's out rules apply to what dom0 routes for it, too. */
+  out: (dev: IfName) => `-m physdev --physdev-in ${dev}`,
+};
+
+export interface InstallOptions {
+  /** ACCEPT what both sides' chains let through (needed when FORWARD's policy is DROP); off: RETURN it to FORWARD. */
+  readonly acceptAllowed: boolean;
+}
+
+export function installTransaction(
+  installed: Installed,
+  dev: IfName,
+  bodies: VifChainBodies,
+  options: InstallOptions,
+): string {
+  const lines: string[] = [...skeletonRepair(installed)];
+  // Old dispatch rules go first, so a re-install leaves exactly one copy.
+  for (const [chain, spec] of dispatchRulesOf(installed, dev)) lines.push(`-D ${chain} ${spec}`);
+  for (const dir of ['in', 'out'] as const) {
+    const chain = vifChain(dir, dev);
+    // Declaring a chain that exists flushes it (with --noflush too): replace in place.
+    lines.push(`:${chain} - [0:0]`);
+    for (const spec of bodies[dir]) lines.push(`-A ${chain} ${spec}`);
+  }
+  lines.push(`-A ${DISPATCH.out} ${physdev.out(dev)} -j ${vifChain('out', dev)}`);
+  lines.push(`-A ${DISPATCH.in} ${physdev.in(dev)} -j ${vifChain('in', dev)}`);
+  if (options.acceptAllowed) {
+    lines.push(`-A ${DISPATCH.pass} ${physdev.out(dev)} -j ACCEPT`);
+    lines.push(`-A ${DISPATCH.pass} ${physdev.in(dev)} -j ACCEPT`);
+  }
+  return wrap(lines);
+}
+
+/** undefined when nothing of that device is installed: offline twice is a no-op. */
+export function removeTransaction(installed: Installed, dev: IfName): string | undefined {
+  const rules = dispatchRulesOf(installed, dev);
+  const chains = (['in', 'out'] as const).map((d) => vifChain(d, dev)).filter((c) => installed.chains.has(c));
+  if (rules.length === 0 && chains.length === 0) return undefined;
+  const lastDevice = ![...installed.devices].some((d) => d !== dev);
+  // With the last device the dispatch chains are flushed whole. Deleting a rule and then
+  // flushing its chain in one batch makes iptables-nft fail the chain deletions (EBUSY).
+  const lines = lastDevice
+    ? [...installed.forwardJumps.map((spec) => `-D FORWARD ${spec}`), ...SKELETON_CHAINS.filter((c) => installed.chains.has(c)).map((c) => `-F ${c}`)]
+    : rules.map(([chain, spec]) => `-D ${chain} ${spec}`);
+  for (const c of chains) lines.push(`-F ${c}`);
+  for (const c of chains) lines.push(`-X ${c}`);
+  // A chain can only be deleted once nothing jumps to it: the skeleton goes last.
+  if (lastDevice) for (const c of SKELETON_CHAINS) if (installed.chains.has(c)) lines.push(`-X ${c}`);
+  return wrap(lines);
+}
+
+const SKELETON_BODY = [DISPATCH.out, DISPATCH.in, DISPATCH.pass].map((c) => `-j ${c}`);
+
+/**
+ * The dispatch skeleton: FORWARD → VIF-FW → (VIF-FW-OUT, VIF-FW-IN, VIF-FW-PASS).
+ * Created on first use and repaired when someone broke it; existing dispatch chains are
+ * never re-declared, since that would flush every other guest's jumps.
+ */
+function skeletonRepair(installed: Installed): string[] {
+  const lines: string[] = [];
+  for (const chain of SKELETON_CHAINS) if (!installed.chains.has(chain)) lines.push(`:${chain} - [0:0]`);
+  const top = installed.dispatch.get(TOP_CHAIN) ?? [];
+  if (installed.chains.has(TOP_CHAIN) && !sameLines(top, SKELETON_BODY)) lines.push(`:${TOP_CHAIN} - [0:0]`);
+  if (!installed.chains.has(TOP_CHAIN) || !sameLines(top, SKELETON_BODY))
+    for (const spec of SKELETON_BODY) lines.push(`-A ${TOP_CHAIN} ${spec}`);
+  // Exactly one jump from FORWARD, at the top, so our verdicts come before a DROP policy or others' ACCEPTs.
+  if (installed.forwardJumps.length === 0) lines.push(`-I FORWARD 1 -j ${TOP_CHAIN}`);
+  for (const spec of installed.forwardJumps.slice(1)) lines.push(`-D FORWARD ${spec}`);
+  return lines;
+}
+
+function sameLines(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function wrap(lines: readonly string[]): string {
+  return ['*filter', ...lines, 'COMMIT', ''].join('\n');
+}

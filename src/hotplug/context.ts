@@ -1,0 +1,26 @@
+import type { Invocation } from '../read/invocation.js';
+import type { Settings } from '../read/settings.js';
+import type { HookLog } from '../report/log.js';
+import type { Locking } from '../apply/firewall.js';
+import { join } from 'node:path';
+
+/** What every step of one hotplug call may need: the call, the hook's settings, the log. */
+export interface CallContext {
+  readonly invocation: Invocation;
+  readonly settings: Settings;
+  readonly log: HookLog;
+  /** Warnings gathered on the way, logged with the call's outcome. */
+  readonly warnings: string[];
+  /** Process that ran us: xl during `xl create`. */
+  readonly parentPid: number;
+}
+
+export function locking(settings: Settings): Locking {
+  return { lockFile: join(settings.stateDir, 'lock'), timeoutSeconds: settings.lockTimeoutSeconds };
+}
+
+/** vif-common.sh: a vifname= rename applies to the vif and, with -emu appended, to its emulated twin. */
+export function wantedName(invocation: Invocation, vifname: string | undefined): string {
+  if (!vifname) return invocation.vif;
+  return invocation.typeIf === 'tap' ? `${vifname}-emu` : vifname;
+}

@@ -1,0 +1,36 @@
+import { forgetConnections } from '../apply/conntrack.js';
+import { detachPort } from '../apply/bridgePort.js';
+import { removeFirewall } from '../apply/firewall.js';
+import { readRecord, removeRecord } from '../apply/records.js';
+import { unwrap } from '../errors.js';
+import { parseIfName, type IfName } from '../ifname.js';
+import { readKeys } from '../xenstore.js';
+import { type CallContext, locking, wantedName } from './context.js';
+
+export interface OfflineOutcome {
+  readonly dev: IfName;
+  readonly domain: string | undefined;
+  readonly device: 'detached' | 'gone';
+}
+
+/**
+ * offline/remove: off the bridge, then every rule of the device goes. Works from what
+ * online recorded, never from the config (it may have changed or gone) nor the device
+ * (xl destroy removes it first). Without a record, xenstore's vifname, then libxl's name.
+ */
+export async function offline(ctx: CallContext): Promise<OfflineOutcome> {
+  const { invocation: inv, settings } = ctx;
+  const record = await readRecord(settings.stateDir, inv.vif);
+  let dev: IfName = record?.dev ?? inv.vif;
+  let addresses = record?.ip ?? [];
+  if (!record) {
+    const xs = await readKeys([`${inv.xenbusPath}/vifname`, `${inv.xenbusPath}/ip`]);
+    dev = unwrap(parseIfName(wantedName(inv, xs.get(`${inv.xenbusPath}/vifname`))));
+    addresses = (xs.get(`${inv.xenbusPath}/ip`) ?? '').split(/\s+/).filter(Boolean);
+  }
+  const device = await detachPort(dev);
+  await removeFirewall(dev, locking(settings));
+  ctx.warnings.push(...(await forgetConnections(addresses)));
+  await removeRecord(settings.stateDir, inv.vif);
+  return { dev, domain: record?.domain, device };
+}

@@ -1,0 +1,91 @@
+import { attachPort, bridgeMtu, detachPort, linkExists, resolveBridge } from '../apply/bridgePort.js';
+import { ensureBrNetfilter } from '../apply/brNetfilter.js';
+import { installFirewall, removeFirewall } from '../apply/firewall.js';
+import { writeRecord } from '../apply/records.js';
+import { compileVifChains } from '../compile/chains.js';
+import { HookError, unwrap } from '../errors.js';
+import { parseIfName, type IfName } from '../ifname.js';
+import { locateDomainConfig, readGuestRules } from '../read/domainConfig.js';
+import { readKeys, writeKeys } from '../xenstore.js';
+import { type CallContext, locking, wantedName } from './context.js';
+
+export interface OnlineOutcome {
+  readonly domain: string;
+  readonly dev: IfName;
+  readonly bridge: string;
+  readonly configFile: string;
+  readonly rules: number;
+}
+
+/**
+ * online/add, in vif-bridge's order but with the firewall first: everything is read,
+ * parsed and compiled before the host is touched; the chains are in the kernel before
+ * the device joins the bridge; and if anything after that fails, the device leaves the
+ * bridge and the chains go, so a guest is never bridged unfiltered.
+ */
+export async function online(ctx: CallContext): Promise<OnlineOutcome> {
+  const { invocation: inv, settings } = ctx;
+  const be = (key: string) => `${inv.xenbusPath}/${key}`;
+  const nameKey = `/local/domain/${inv.domid}/name`;
+  const xs = await readKeys([nameKey, be('bridge'), be('mtu'), be('ip'), be('vifname')]);
+
+  const domain = xs.get(nameKey);
+  if (!domain) throw new HookError(`domain ${inv.domid} has no name in xenstore (${nameKey})`);
+  const dev = unwrap(parseIfName(wantedName(inv, xs.get(be('vifname')))));
+  const created = renameSource(inv.vif, dev);
+  const bridge = resolveBridge(xs.get(be('bridge')));
+  const mtu = positiveInt(xs.get(be('mtu'))) ?? bridgeMtu(bridge);
+  const configFile = await locateDomainConfig(domain, settings.configDirs, ctx.parentPid);
+  const guest = await readGuestRules(configFile, inv.devid);
+  ctx.warnings.push(...guest.warnings);
+  const facts = { dev, domain };
+  const bodies = { 4: compileVifChains(guest.ruleSet, 4, facts), 6: compileVifChains(guest.ruleSet, 6, facts) };
+
+  const brWarning = await ensureBrNetfilter();
+  if (brWarning) ctx.warnings.push(brWarning);
+  await installFirewall(dev, bodies, { acceptAllowed: settings.acceptAllowed }, locking(settings));
+  try {
+    await writeRecord(settings.stateDir, {
+      vif: inv.vif,
+      dev,
+      domain,
+      domid: inv.domid,
+      devid: inv.devid,
+      bridge,
+      ip: (xs.get(be('ip')) ?? '').split(/\s+/).filter(Boolean),
+      configFile,
+      rules: guest.ruleSet.rules.length,
+      appliedAt: new Date().toISOString(),
+    });
+    await attachPort({ created, dev, bridge, mtu });
+    if (inv.typeIf === 'vif') {
+      const frontendMtu = mtu ? [[`/local/domain/${inv.domid}/device/vif/${inv.devid}/mtu`, String(mtu)] as const] : [];
+      await writeKeys([...frontendMtu, [be('hotplug-status'), 'connected']]);
+    }
+  } catch (e) {
+    await detachPort(dev).catch(() => undefined);
+    await removeFirewall(dev, locking(settings)).catch(() => undefined);
+    throw e;
+  }
+  return { domain, dev, bridge, configFile, rules: guest.ruleSet.rules.length };
+}
+
+/**
+ * The device to rename from, or dev itself when no rename is due (no vifname=, or a
+ * replay after the rename already happened). Refuses a name another device holds, as
+ * vif-common.sh does, before anything is changed.
+ */
+function renameSource(vif: IfName, dev: IfName): IfName {
+  if (linkExists(vif)) {
+    if (vif !== dev && linkExists(dev))
+      throw new HookError(`Cannot rename interface ${vif}. An interface with name ${dev} already exists.`);
+    return vif;
+  }
+  if (linkExists(dev)) return dev;
+  throw new HookError(`device ${vif} does not exist`);
+}
+
+function positiveInt(text: string | undefined): number | undefined {
+  const n = Number(text);
+  return text && Number.isInteger(n) && n > 0 ? n : undefined;
+}

@@ -1,0 +1,64 @@
+import { existsSync } from 'node:fs';
+import { readFile, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HookError, unwrap } from '../errors.js';
+import { parseRuleSet } from '../rules/parse.js';
+import { DEFAULT_POLICY, type RuleSet } from '../rules/model.js';
+import { getStringList } from '../xlconfig/access.js';
+import { parseXlConfig } from '../xlconfig/parse.js';
+import { configFileFromXlArgv } from '../xlconfig/xlCommandLine.js';
+
+/**
+ * Where the guest's config is. During `xl create FILE` the hook is xl's child, and xl's
+ * argv and cwd name exactly the file it parsed (libxl has stored nothing yet and drops
+ * our keys anyway). Otherwise (network-attach, a replay) the domain's name finds it.
+ */
+export async function locateDomainConfig(domain: string, configDirs: readonly string[], parentPid: number): Promise<string> {
+  const fromXl = await configOfXlParent(parentPid);
+  if (fromXl) return fromXl;
+  const candidates = configDirs.flatMap((dir) => [join(dir, `${domain}.cfg`), join(dir, domain)]);
+  const found = candidates.find((f) => existsSync(f));
+  if (!found) throw new HookError(`no domain config for "${domain}": looked for ${candidates.join(', ')}`);
+  return found;
+}
+
+async function configOfXlParent(pid: number): Promise<string | undefined> {
+  try {
+    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter((a, i, all) => a || i < all.length - 1);
+    const file = configFileFromXlArgv(argv, await readlink(`/proc/${pid}/cwd`));
+    return file && existsSync(file) ? file : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface GuestRules {
+  readonly ruleSet: RuleSet;
+  /** Which key the rules came from (`firewall_vif1`, `firewall`), or undefined for the defaults. */
+  readonly key: string | undefined;
+  readonly warnings: readonly string[];
+}
+
+/** The rules for one device: `firewall_vifN` replaces `firewall` for devid N. */
+export async function readGuestRules(file: string, devid: number): Promise<GuestRules> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new HookError(`cannot read domain config ${file}: ${(e as Error).message}`);
+  }
+  return guestRulesOf(text, file, devid);
+}
+
+export function guestRulesOf(text: string, file: string, devid: number): GuestRules {
+  const cfg = unwrap(parseXlConfig(text, file));
+  for (const key of [`firewall_vif${devid}`, 'firewall']) {
+    const lines = unwrap(getStringList(cfg, key));
+    if (lines) return { ruleSet: unwrap(parseRuleSet(lines)), key, warnings: [] };
+  }
+  return {
+    ruleSet: { rules: [], policy: DEFAULT_POLICY, log: { in: false, out: false } },
+    key: undefined,
+    warnings: [`${file} has no firewall key: default policies apply (inbound dropped, outbound accepted)`],
+  };
+}

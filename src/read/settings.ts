@@ -1,0 +1,73 @@
+import { readFile } from 'node:fs/promises';
+import { HookError, unwrap } from '../errors.js';
+import { getNumber, getString, getStringList } from '../xlconfig/access.js';
+import { parseXlConfig } from '../xlconfig/parse.js';
+
+/** The hook's own settings, from /etc/xen/vif-firewall.conf (xl syntax). */
+export interface Settings {
+  /** Where a domain's config is looked for by name, in order: <dir>/<name>.cfg, then <dir>/<name>. */
+  readonly configDirs: readonly string[];
+  readonly logFile: string;
+  /** Records of what online installed, and the lock file. A tmpfs, so it dies with the rules at reboot. */
+  readonly stateDir: string;
+  /** ACCEPT allowed traffic of managed vifs (needed when FORWARD's policy is DROP, as Docker sets it). */
+  readonly acceptAllowed: boolean;
+  readonly lockTimeoutSeconds: number;
+  readonly syslog: boolean;
+  /** The file these came from, when there was one. */
+  readonly file: string | undefined;
+}
+
+export const DEFAULT_SETTINGS_FILE = '/etc/xen/vif-firewall.conf';
+
+export const DEFAULT_SETTINGS: Settings = {
+  configDirs: ['/etc/xen', '/etc/xen/auto'],
+  logFile: '/var/log/xen/xen-hotplug.log',
+  stateDir: '/run/vif-firewall',
+  acceptAllowed: true,
+  // libxl SIGKILLs the hook after 40 s; give up on the lock well before that, with a message.
+  lockTimeoutSeconds: 25,
+  syslog: true,
+  file: undefined,
+};
+
+const KNOWN_KEYS = ['config_dirs', 'log_file', 'state_dir', 'accept_allowed', 'lock_timeout', 'syslog'];
+
+/** VIF_FIREWALL_CONF names another file; a file named that way must exist, the default one may not. */
+export async function readSettings(env: NodeJS.ProcessEnv): Promise<Settings> {
+  const file = env.VIF_FIREWALL_CONF || DEFAULT_SETTINGS_FILE;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if (!env.VIF_FIREWALL_CONF && (e as NodeJS.ErrnoException).code === 'ENOENT') return DEFAULT_SETTINGS;
+    throw new HookError(`cannot read settings ${file}: ${(e as Error).message}`);
+  }
+  return parseSettings(text, file);
+}
+
+export function parseSettings(text: string, file: string): Settings {
+  const cfg = unwrap(parseXlConfig(text, file));
+  for (const [key, s] of cfg.settings)
+    if (!KNOWN_KEYS.includes(key))
+      throw new HookError(`unknown setting "${key}" (known: ${KNOWN_KEYS.join(', ')})`, s.at);
+  const flag = (key: string, dflt: boolean): boolean => {
+    const n = unwrap(getNumber(cfg, key));
+    if (!n) return dflt;
+    if (n.value !== 0 && n.value !== 1) throw new HookError(`${key} must be 0 or 1`, n.at);
+    return n.value === 1;
+  };
+  const dirs = unwrap(getStringList(cfg, 'config_dirs'));
+  const timeout = unwrap(getNumber(cfg, 'lock_timeout'));
+  if (timeout && !(timeout.value >= 1 && timeout.value <= 35))
+    throw new HookError('lock_timeout must be between 1 and 35 seconds (libxl kills the hook at 40)', timeout.at);
+  return {
+    configDirs: dirs ? dirs.map((d) => d.value) : DEFAULT_SETTINGS.configDirs,
+    logFile: unwrap(getString(cfg, 'log_file'))?.value ?? DEFAULT_SETTINGS.logFile,
+    stateDir: unwrap(getString(cfg, 'state_dir'))?.value ?? DEFAULT_SETTINGS.stateDir,
+    acceptAllowed: flag('accept_allowed', DEFAULT_SETTINGS.acceptAllowed),
+    lockTimeoutSeconds: timeout?.value ?? DEFAULT_SETTINGS.lockTimeoutSeconds,
+    syslog: flag('syslog', DEFAULT_SETTINGS.syslog),
+    file,
+  };
+}

@@ -1,0 +1,60 @@
+import type { Where } from '../errors.js';
+
+/** The generic, technology-neutral rule model (compare libvirt nwfilter): the compiler turns it into iptables. */
+
+export type Family = 4 | 6;
+export type Action = 'allow' | 'drop' | 'reject';
+/** `in` = traffic to the guest, `out` = traffic from the guest. */
+export type Direction = 'in' | 'out';
+export type PolicyAction = 'accept' | 'drop' | 'reject';
+
+declare const portBrand: unique symbol;
+/** A TCP/UDP port number, 1..65535; only parsePort makes one. */
+export type Port = number & { readonly [portBrand]: true };
+
+/** An inclusive port range; a single port has from === to. */
+export interface PortRange {
+  readonly from: Port;
+  readonly to: Port;
+}
+
+/** An address or network in canonical text form (`192.0.2.0/24`, `2001:db8::/32`); only parseCidr makes one. */
+export interface Cidr {
+  readonly family: Family;
+  /** Canonical address text without prefix, host bits zero. */
+  readonly address: string;
+  readonly prefix: number;
+}
+
+/** An ICMP or ICMPv6 type as iptables names it (`echo-request`) or as its number. */
+export type IcmpType = string;
+
+/** What a rule matches at layer 4. `icmp` only ever matches IPv4, `icmpv6` only IPv6. */
+export type Match =
+  | { readonly proto: 'any' }
+  | { readonly proto: 'tcp' | 'udp'; readonly ports?: readonly PortRange[] }
+  | { readonly proto: 'icmp'; readonly type?: IcmpType }
+  | { readonly proto: 'icmpv6'; readonly type?: IcmpType };
+
+export interface Rule {
+  readonly action: Action;
+  readonly direction: Direction;
+  /** One or more protocol matches (a service such as `dns` or `ping` expands to several); the rule matches if any does. */
+  readonly matches: readonly Match[];
+  /** Empty = any source. */
+  readonly from: readonly Cidr[];
+  /** Empty = any destination. */
+  readonly to: readonly Cidr[];
+  /** The rule's text as written, for logs and `show`. */
+  readonly text: string;
+  readonly at: Where;
+}
+
+export interface RuleSet {
+  /** In order; first match wins. */
+  readonly rules: readonly Rule[];
+  readonly policy: { readonly in: PolicyAction; readonly out: PolicyAction };
+  readonly log: { readonly in: boolean; readonly out: boolean };
+}
+
+export const DEFAULT_POLICY = { in: 'drop', out: 'accept' } as const satisfies RuleSet['policy'];
