@@ -3,7 +3,7 @@ import { HookError } from './errors.js';
 import { offline } from './hotplug/offline.js';
 import { online } from './hotplug/online.js';
 import type { CallContext } from './hotplug/context.js';
-import { readInvocation, type Invocation } from './read/invocation.js';
+import { identify, readCall, type Call } from './read/invocation.js';
 import { DEFAULT_SETTINGS, readSettings, type Settings } from './read/settings.js';
 import { HookLog } from './report/log.js';
 import { writeKeys } from './xenstore.js';
@@ -39,21 +39,21 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   withSbinOnPath(process.env);
-  let invocation: Invocation | undefined;
+  let call: Call | undefined;
   try {
-    invocation = readInvocation(args._.map(String), process.env);
+    call = readCall(args._.map(String), process.env);
   } catch (e) {
     process.stderr.write(`vif-firewall: ${describe(e)}\n${USAGE}\n`);
     return 2;
   }
-  if (!invocation) return 0;
-  return hotplug(invocation);
+  if (!call) return 0;
+  return hotplug(call);
 }
 
 /** The one exit path of a hotplug call: success or failure, one log line, and xenstore told as libxl expects. */
-async function hotplug(invocation: Invocation): Promise<number> {
+async function hotplug(call: Call): Promise<number> {
   const started = process.hrtime.bigint();
-  const what = `${invocation.command} type_if=${invocation.typeIf} vif=${invocation.vif} XENBUS_PATH=${invocation.xenbusPath}`;
+  const what = `${call.command} type_if=${call.typeIf} vif=${call.given ?? ''} XENBUS_PATH=${call.xenbusPath ?? ''}`;
   let settings: Settings = DEFAULT_SETTINGS;
   let log = new HookLog(settings.logFile, settings.syslog, what);
   const warnings: string[] = [];
@@ -61,6 +61,7 @@ async function hotplug(invocation: Invocation): Promise<number> {
   try {
     settings = await readSettings(process.env);
     log = new HookLog(settings.logFile, settings.syslog, what);
+    const invocation = identify(call);
     const ctx: CallContext = { invocation, settings, log, warnings, parentPid: process.ppid };
     let summary: string;
     if (invocation.up) {
@@ -78,10 +79,11 @@ async function hotplug(invocation: Invocation): Promise<number> {
     for (const w of warnings) log.write('warning', w);
     log.write('err', `failed in ${ms()}: ${message}`);
     process.stderr.write(`vif-firewall: ${message}\n`);
-    await writeKeys([
-      [`${invocation.xenbusPath}/hotplug-error`, `vif-firewall: ${message}`],
-      [`${invocation.xenbusPath}/hotplug-status`, 'error'],
-    ]).catch((x: unknown) => log.write('err', `could not report the failure to xenstore: ${describe(x)}`));
+    if (call.xenbusPath)
+      await writeKeys([
+        [`${call.xenbusPath}/hotplug-error`, `vif-firewall: ${message}`],
+        [`${call.xenbusPath}/hotplug-status`, 'error'],
+      ]).catch((x: unknown) => log.write('err', `could not report the failure to xenstore: ${describe(x)}`));
     return 1;
   }
 }

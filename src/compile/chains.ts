@@ -1,4 +1,5 @@
 import type { IfName } from '../ifname.js';
+import { icmpCode } from '../rules/icmp.js';
 import type { Cidr, Direction, Family, Match, PolicyAction, PortRange, Rule, RuleSet } from '../rules/model.js';
 
 /** What the compiler needs to know of the device besides its rules. */
@@ -53,7 +54,7 @@ function infrastructureRules(family: Family, direction: Direction): string[] {
       ? ['-p udp -m udp --sport 67 --dport 68 -j RETURN']
       : ['-p udp -m udp --sport 68 --dport 67 -j RETURN'];
   }
-  const icmp6 = (type: string) => `-p ipv6-icmp -m icmp6 --icmpv6-type ${type} -j RETURN`;
+  const icmp6 = (type: string) => `-p ipv6-icmp -m icmp6 --icmpv6-type ${icmpCode('icmpv6', type)} -j RETURN`;
   const nd = [icmp6('neighbour-solicitation'), icmp6('neighbour-advertisement')];
   return direction === 'in'
     ? [...nd, icmp6('router-advertisement'), '-p udp -m udp --sport 547 --dport 546 -j RETURN']
@@ -98,10 +99,10 @@ function matchSpecs(match: Match, family: Family): string[] {
       return [''];
     case 'icmp':
       if (family !== 4) return [];
-      return [match.type === undefined ? '-p icmp' : `-p icmp -m icmp --icmp-type ${match.type}`];
+      return [match.type === undefined ? '-p icmp' : `-p icmp -m icmp --icmp-type ${icmpCode('icmp', match.type)}`];
     case 'icmpv6':
       if (family !== 6) return [];
-      return [match.type === undefined ? '-p ipv6-icmp' : `-p ipv6-icmp -m icmp6 --icmpv6-type ${match.type}`];
+      return [match.type === undefined ? '-p ipv6-icmp' : `-p ipv6-icmp -m icmp6 --icmpv6-type ${icmpCode('icmpv6', match.type)}`];
     case 'tcp':
     case 'udp':
       return portSpecs(match.proto, match.ports);

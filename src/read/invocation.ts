@@ -1,62 +1,78 @@
 import { HookError, unwrap } from '../errors.js';
 import { parseIfName, type IfName } from '../ifname.js';
 
-/** One hotplug call, as libxl makes it or as an admin replays it by hand. */
-export interface Invocation {
+export const HOTPLUG_COMMANDS = ['online', 'offline', 'add', 'remove'] as const;
+type Command = (typeof HOTPLUG_COMMANDS)[number];
+
+/** A hotplug call as given: checked only as far as usage goes (a bad device is reported like any failure). */
+export interface Call {
   /** What libxl said: online/offline for a PV vif, add/remove for an emulated (tap) NIC. */
-  readonly command: 'online' | 'offline' | 'add' | 'remove';
+  readonly command: Command;
   readonly up: boolean;
   readonly typeIf: 'vif' | 'tap';
+  /** The device name as given: $vif, $INTERFACE, or the admin's argument. */
+  readonly given: string | undefined;
+  /** Replayed by hand (`vif-firewall online vif2.0`) rather than called by libxl. */
+  readonly manual: boolean;
+  /** The backend directory in xenstore, where failures are reported; undefined when it cannot be told. */
+  readonly xenbusPath: string | undefined;
+}
+
+/** One hotplug call with its device identified. */
+export interface Invocation extends Call {
   /** libxl's name of the device: vifD.N, or vifD.N-emu for a tap. */
   readonly vif: IfName;
   readonly domid: number;
   readonly devid: number;
-  /** The backend directory in xenstore, as given (relative to /local/domain/0) or derived. */
   readonly xenbusPath: string;
-  /** Replayed by hand (`vif-firewall online vif2.0`) rather than called by libxl. */
-  readonly manual: boolean;
 }
-
-export const HOTPLUG_COMMANDS = ['online', 'offline', 'add', 'remove'] as const;
 
 /**
  * libxl passes `online type_if=vif` and the device in the environment; an admin passes
  * the device name instead. Returns undefined for the calls vif-common.sh ignores:
  * online/offline of a tap and add/remove of a vif (libxl makes both for an HVM guest).
+ * Throws only for bad usage.
  */
-export function readInvocation(positional: readonly string[], env: NodeJS.ProcessEnv): Invocation | undefined {
+export function readCall(positional: readonly string[], env: NodeJS.ProcessEnv): Call | undefined {
   const [command, ...rest] = positional;
-  if (!HOTPLUG_COMMANDS.includes(command as Invocation['command']))
+  if (!HOTPLUG_COMMANDS.includes(command as Command))
     throw new HookError(`unknown command "${command ?? ''}": expected one of ${HOTPLUG_COMMANDS.join(', ')}`);
-  const cmd = command as Invocation['command'];
+  const cmd = command as Command;
   const assignments = new Map(rest.filter((a) => a.includes('=')).map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]));
   const names = rest.filter((a) => !a.includes('='));
   if (names.length > 1) throw new HookError(`expected one device name, got ${names.join(' ')}`);
   const manualName = names[0];
-  const explicitType = assignments.get('type_if') ?? env.type_if;
-  const typeIf = explicitType ?? (manualName?.endsWith('-emu') ? 'tap' : 'vif');
+  const typeIf = assignments.get('type_if') ?? env.type_if ?? (manualName?.endsWith('-emu') ? 'tap' : 'vif');
   if (typeIf !== 'vif' && typeIf !== 'tap') throw new HookError(`unknown interface type type_if=${typeIf}`);
-  const up = cmd === 'online' || cmd === 'add';
   if (!manualName && (typeIf === 'vif') !== (cmd === 'online' || cmd === 'offline')) return undefined;
-
   const given = manualName ?? (typeIf === 'vif' ? env.vif : env.INTERFACE);
-  if (!given)
-    throw new HookError(
-      `${typeIf === 'vif' ? 'vif' : 'INTERFACE'} is not set: libxl sets it; by hand, name the device: vif-firewall ${cmd} vif2.0`,
-    );
-  const vif = unwrap(parseIfName(given));
-  const fromName = /^vif(\d+)\.(\d+)(-emu)?$/.exec(vif);
-  const fromPath = /(?:^|\/)backend\/vif\/(\d+)\/(\d+)$/.exec(env.XENBUS_PATH ?? '');
-  const ids = typeIf === 'vif' && !manualName && fromPath ? fromPath : fromName;
-  if (!ids)
-    throw new HookError(
-      typeIf === 'vif' && !manualName
-        ? `XENBUS_PATH "${env.XENBUS_PATH ?? ''}" does not name a vif backend (backend/vif/DOMID/DEVID)`
-        : `cannot tell domain and device from "${vif}": name it as libxl does (vifDOMID.DEVID${typeIf === 'tap' ? '-emu' : ''})`,
-    );
-  const domid = Number(ids[1]);
-  const devid = Number(ids[2]);
+  const ids = idsFromName(given);
   const xenbusPath =
-    typeIf === 'vif' && !manualName && env.XENBUS_PATH ? env.XENBUS_PATH : `/local/domain/0/backend/vif/${domid}/${devid}`;
-  return { command: cmd, up, typeIf, vif, domid, devid, xenbusPath, manual: manualName !== undefined };
+    typeIf === 'vif' && !manualName && env.XENBUS_PATH
+      ? env.XENBUS_PATH
+      : ids && `/local/domain/0/backend/vif/${ids.domid}/${ids.devid}`;
+  return { command: cmd, up: cmd === 'online' || cmd === 'add', typeIf, given, manual: manualName !== undefined, xenbusPath };
+}
+
+/** Names the device and its domain; a failure here is a hotplug failure (exit 1, reported to xenstore). */
+export function identify(call: Call): Invocation {
+  if (!call.given)
+    throw new HookError(
+      `${call.typeIf === 'vif' ? 'vif' : 'INTERFACE'} is not set: libxl sets it; by hand, name the device: vif-firewall ${call.command} vif2.0`,
+    );
+  const vif = unwrap(parseIfName(call.given));
+  const fromPath = /(?:^|\/)backend\/vif\/(\d+)\/(\d+)$/.exec(call.xenbusPath ?? '');
+  const ids = call.typeIf === 'vif' && !call.manual && fromPath ? { domid: Number(fromPath[1]), devid: Number(fromPath[2]) } : idsFromName(vif);
+  if (!ids || !call.xenbusPath)
+    throw new HookError(
+      call.typeIf === 'vif' && !call.manual
+        ? `XENBUS_PATH "${call.xenbusPath ?? ''}" does not name a vif backend (backend/vif/DOMID/DEVID)`
+        : `cannot tell domain and device from "${vif}": name it as libxl does (vifDOMID.DEVID${call.typeIf === 'tap' ? '-emu' : ''})`,
+    );
+  return { ...call, vif, ...ids, xenbusPath: call.xenbusPath };
+}
+
+function idsFromName(name: string | undefined): { domid: number; devid: number } | undefined {
+  const m = /^vif(\d+)\.(\d+)(-emu)?$/.exec(name ?? '');
+  return m ? { domid: Number(m[1]), devid: Number(m[2]) } : undefined;
 }

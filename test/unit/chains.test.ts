@@ -48,9 +48,9 @@ describe('compileVifChains', () => {
     expect(compileVifChains(set([]), 6, ctx).in).toEqual([
       '-m conntrack --ctstate INVALID -j DROP',
       '-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN',
-      '-p ipv6-icmp -m icmp6 --icmpv6-type neighbour-solicitation -j RETURN',
-      '-p ipv6-icmp -m icmp6 --icmpv6-type neighbour-advertisement -j RETURN',
-      '-p ipv6-icmp -m icmp6 --icmpv6-type router-advertisement -j RETURN',
+      '-p ipv6-icmp -m icmp6 --icmpv6-type 135 -j RETURN',
+      '-p ipv6-icmp -m icmp6 --icmpv6-type 136 -j RETURN',
+      '-p ipv6-icmp -m icmp6 --icmpv6-type 134 -j RETURN',
       '-p udp -m udp --sport 547 --dport 546 -j RETURN',
       '-j DROP',
     ]);
@@ -96,9 +96,9 @@ describe('compileVifChains', () => {
 
   it('puts icmp only in IPv4 and icmpv6 only in IPv6', () => {
     const ping = rule({ matches: [{ proto: 'icmp', type: 'echo-request' }, { proto: 'icmpv6', type: 'echo-request' }] });
-    expect(compileVifChains(set([ping]), 4, ctx).in).toContain('-p icmp -m icmp --icmp-type echo-request -j RETURN');
+    expect(compileVifChains(set([ping]), 4, ctx).in).toContain('-p icmp -m icmp --icmp-type 8 -j RETURN');
     expect(compileVifChains(set([ping]), 4, ctx).in.join('\n')).not.toContain('ipv6-icmp');
-    expect(compileVifChains(set([ping]), 6, ctx).in).toContain('-p ipv6-icmp -m icmp6 --icmpv6-type echo-request -j RETURN');
+    expect(compileVifChains(set([ping]), 6, ctx).in).toContain('-p ipv6-icmp -m icmp6 --icmpv6-type 128 -j RETURN');
     expect(compileVifChains(set([ping]), 6, ctx).in.join('\n')).not.toContain('-p icmp ');
   });
 
