@@ -1,9 +1,20 @@
 // Runs a TypeScript script of ours (the demo, the benchmark) without a TS runtime:
 // esbuild bundles it to a temporary file, node runs that. Usage: node scripts/run-ts.mjs FILE.ts [ARGS…]
 import { build } from 'esbuild';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+
+/** Each source file keeps its own import.meta.url, so paths relative to it still resolve once bundled. */
+const keepImportMetaUrl = {
+  name: 'keep-import-meta-url',
+  setup(b) {
+    b.onLoad({ filter: /\.ts$/ }, (args) => ({
+      contents: readFileSync(args.path, 'utf8').replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)),
+      loader: 'ts',
+    }));
+  },
+};
 
 const [entry, ...args] = process.argv.slice(2);
 if (!entry) {
@@ -24,6 +35,7 @@ try {
     format: 'esm',
     packages: 'external',
     logLevel: 'warning',
+    plugins: [keepImportMetaUrl],
   });
 } catch {
   rmSync(dir, { recursive: true, force: true });

@@ -9,7 +9,7 @@ const udp = (ports: string): Match => ({ proto: 'udp', ports: unwrap(parsePortLi
 /**
  * Services a rule may name instead of a protocol and ports, by lower-case name. Only
  * the well-known port of each (IANA): a service on another port is written with tcp/udp.
- * docs/rule-language.md lists the same table; a test keeps the two in step.
+ * README.md lists the same table; a test keeps the two in step.
  */
 export const SERVICES: ReadonlyMap<string, readonly Match[]> = new Map<string, readonly Match[]>([
   ['ssh', [tcp('22')]],

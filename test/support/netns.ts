@@ -706,8 +706,10 @@ export function listenUdp(ns: Netns, port: number, opts: ListenOptions = {}): Pr
 }
 
 /** True when a TCP connection from `from` to addr:port is established within 1 s (`nc -z -w 1`). */
-export async function tcpConnects(from: Netns, addr: string, port: number): Promise<boolean> {
-  const r = await impl(from).exec('nc', ['-n', '-z', '-w', '1', addr, String(port)], { reject: false, stdin: 'ignore', timeout: 5000 });
+/** `source` picks one of the sender's own addresses as the packet's source. */
+export async function tcpConnects(from: Netns, addr: string, port: number, source?: string): Promise<boolean> {
+  const args = ['-n', '-z', '-w', '1', ...(source ? ['-s', source] : []), addr, String(port)];
+  const r = await impl(from).exec('nc', args, { reject: false, stdin: 'ignore', timeout: 5000 });
   return r.exitCode === 0;
 }
 

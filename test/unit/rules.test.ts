@@ -181,7 +181,7 @@ describe('parseRuleSet: services', () => {
   });
 });
 
-/** A service's matches the way docs/rule-language.md writes them. */
+/** A service's matches the way README.md writes them. */
 function describeMatches(matches: readonly Match[]): string {
   return matches
     .map((m) => {
@@ -432,8 +432,8 @@ describe('ICMP types', () => {
   });
 });
 
-describe('docs/rule-language.md', () => {
-  const doc = readFileSync(new URL('../../docs/rule-language.md', import.meta.url), 'utf8');
+describe('README.md', () => {
+  const doc = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
   it('lists every service as the code defines it', () => {
     const section = doc.slice(doc.indexOf('### Services'), doc.indexOf('###', doc.indexOf('### Services') + 1));
