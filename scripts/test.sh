@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The end-to-end tests run the bundle, as libxl would: make sure it is the one src/ builds.
+npm run --silent build
 [[ $(id -u) -eq 0 ]] || echo "test: not root: end-to-end tests will be SKIPPED (run as root: sudo npm test)" >&2
 
 report=$(mktemp /tmp/vif-firewall-vitest.XXXXXX.json)
