@@ -1,27 +1,24 @@
 import minimist from 'minimist';
-import { HookError } from './errors.js';
-import { offline } from './hotplug/offline.js';
-import { online } from './hotplug/online.js';
-import type { CallContext } from './hotplug/context.js';
-import { identify, readCall, type Call } from './read/invocation.js';
-import { DEFAULT_SETTINGS, readSettings, type Settings } from './read/settings.js';
-import { HookLog } from './report/log.js';
-import { writeKeys } from './xenstore.js';
+import { setEffects } from './apply/effects.js';
+import { type Command, EXIT, UsageError, checkOptions, describeError } from './cli/command.js';
+import { hotplugCommands } from './cli/hotplug.js';
+import { operatorCommands } from './cli/operator.js';
 
 declare const VERSION: string;
 
-const USAGE = `usage: vif-firewall <online|offline|add|remove> [type_if=vif|tap] [DEVICE]
+const COMMANDS: readonly Command[] = [...hotplugCommands, ...operatorCommands];
 
-A Xen vif hotplug script: name it as the script= of a vif (or vif.default.script in
-xl.conf) and libxl runs it as it runs vif-bridge. By hand, replay a call with the
-device name: vif-firewall online vif2.0 / vif-firewall offline vif2.0.
+const USAGE = `usage: vif-firewall <command> [arguments] [--help]
 
-options:
-  --help       this text
-  --version    print the version
+A Xen vif hotplug script that gives every guest its own firewall in dom0. Name it as
+the script= of a vif (or vif.default.script in /etc/xen/xl.conf); libxl runs it as it
+runs vif-bridge.
 
-exit codes: 0 done (or nothing to do), 1 failed (message on stderr, in xenstore
-hotplug-error and in the log), 2 bad usage`;
+commands:
+${COMMANDS.map((c) => `  ${c.summary}`).join('\n')}
+
+options: --help (also after a command), --version, --verbose (each step on stderr)
+exit codes: 0 ok, 1 failed (or, for check, errors found), 2 bad usage`;
 
 /** Xen's scripts prepend their own PATH; libxl passes the caller's, which may lack sbin. */
 function withSbinOnPath(env: NodeJS.ProcessEnv): void {
@@ -29,68 +26,43 @@ function withSbinOnPath(env: NodeJS.ProcessEnv): void {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  const args = minimist([...argv], { boolean: ['help', 'version'], string: ['_'] });
-  if (args.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
+  const name = argv.find((a) => !a.startsWith('-'));
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    if (argv.includes('--version')) return print(`vif-firewall ${VERSION}`);
+    if (argv.includes('--help') || argv.length === 0) return print(USAGE, argv.length === 0 ? EXIT.usage : EXIT.ok);
+    process.stderr.write(`vif-firewall: unknown command "${name ?? argv.join(' ')}"\n${USAGE}\n`);
+    return EXIT.usage;
   }
-  if (args.version) {
-    process.stdout.write(`vif-firewall ${VERSION}\n`);
-    return 0;
-  }
-  withSbinOnPath(process.env);
-  let call: Call | undefined;
+  const rest = [...argv];
+  rest.splice(argv.indexOf(name!), 1);
+  const args = minimist(
+    rest,
+    { boolean: ['help', 'verbose', ...(command.booleans ?? [])], string: [...(command.strings ?? [])] },
+  );
+  if (args.help) return print(command.help);
   try {
-    call = readCall(args._.map(String), process.env);
+    checkOptions(command, args);
+    withSbinOnPath(process.env);
+    const write = (stream: NodeJS.WriteStream) => (line: string) => stream.write(`${line}\n`);
+    setEffects({
+      dryRun: args['dry-run'] === true,
+      narrate: args['dry-run'] === true ? write(process.stdout) : args.verbose === true ? write(process.stderr) : undefined,
+    });
+    return await command.run(args);
   } catch (e) {
-    process.stderr.write(`vif-firewall: ${describe(e)}\n${USAGE}\n`);
-    return 2;
-  }
-  if (!call) return 0;
-  return hotplug(call);
-}
-
-/** The one exit path of a hotplug call: success or failure, one log line, and xenstore told as libxl expects. */
-async function hotplug(call: Call): Promise<number> {
-  const started = process.hrtime.bigint();
-  const what = `${call.command} type_if=${call.typeIf} vif=${call.given ?? ''} XENBUS_PATH=${call.xenbusPath ?? ''}`;
-  let settings: Settings = DEFAULT_SETTINGS;
-  let log = new HookLog(settings.logFile, settings.syslog, what);
-  const warnings: string[] = [];
-  const ms = () => `${Number((process.hrtime.bigint() - started) / 1000000n)} ms`;
-  try {
-    settings = await readSettings(process.env);
-    log = new HookLog(settings.logFile, settings.syslog, what);
-    const invocation = identify(call);
-    const ctx: CallContext = { invocation, settings, log, warnings, parentPid: process.ppid };
-    let summary: string;
-    if (invocation.up) {
-      const o = await online(ctx);
-      summary = `domain=${o.domain} dev=${o.dev} bridge=${o.bridge} config=${o.configFile} rules=${o.rules}`;
-    } else {
-      const o = await offline(ctx);
-      summary = `domain=${o.domain ?? '?'} dev=${o.dev} device=${o.device}`;
+    process.stderr.write(`vif-firewall ${command.name}: ${describeError(e)}\n`);
+    if (e instanceof UsageError) {
+      process.stderr.write(`${command.help}\n`);
+      return EXIT.usage;
     }
-    for (const w of warnings) log.write('warning', w);
-    log.write('info', `ok ${summary} in ${ms()}`);
-    return 0;
-  } catch (e) {
-    const message = describe(e);
-    for (const w of warnings) log.write('warning', w);
-    log.write('err', `failed in ${ms()}: ${message}`);
-    process.stderr.write(`vif-firewall: ${message}\n`);
-    if (call.xenbusPath)
-      await writeKeys([
-        [`${call.xenbusPath}/hotplug-error`, `vif-firewall: ${message}`],
-        [`${call.xenbusPath}/hotplug-status`, 'error'],
-      ]).catch((x: unknown) => log.write('err', `could not report the failure to xenstore: ${describe(x)}`));
-    return 1;
+    return EXIT.failed;
   }
 }
 
-function describe(e: unknown): string {
-  if (e instanceof HookError) return e.describe();
-  return e instanceof Error ? `internal error: ${e.stack ?? e.message}` : `internal error: ${String(e)}`;
+function print(text: string, code: number = EXIT.ok): number {
+  (code === EXIT.ok ? process.stdout : process.stderr).write(`${text}\n`);
+  return code;
 }
 
 main(process.argv.slice(2)).then(
@@ -98,7 +70,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    process.stderr.write(`vif-firewall: ${describe(e)}\n`);
-    process.exitCode = 1;
+    process.stderr.write(`vif-firewall: ${describeError(e)}\n`);
+    process.exitCode = EXIT.failed;
   },
 );

@@ -18,5 +18,5 @@ export async function readKeys(paths: readonly string[]): Promise<Map<string, st
 
 /** Writes all pairs in one xenstore-write call. */
 export async function writeKeys(pairs: readonly (readonly [string, string])[]): Promise<void> {
-  await run('xenstore-write', pairs.flat());
+  await run('xenstore-write', pairs.flat(), { changes: true });
 }

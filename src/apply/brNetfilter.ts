@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { HookError } from '../errors.js';
+import { change, effects } from './effects.js';
 import { tryRun } from './exec.js';
 
 const SYSCTLS = ['bridge-nf-call-iptables', 'bridge-nf-call-ip6tables'] as const;
@@ -11,23 +12,30 @@ const path = (name: string) => `/proc/sys/net/bridge/${name}`;
  * or refuse. Returns a warning for the log when it had to change something.
  */
 export async function ensureBrNetfilter(): Promise<string | undefined> {
-  let loaded = false;
+  const done: string[] = [];
   if (!existsSync(path(SYSCTLS[0]))) {
-    await tryRun('modprobe', ['br_netfilter']);
+    await tryRun('modprobe', ['br_netfilter'], { changes: true });
+    // A fresh br_netfilter has both sysctls at 1.
+    if (effects().dryRun) return 'would load br_netfilter';
     if (!existsSync(path(SYSCTLS[0])))
       throw new HookError('br_netfilter is not loaded and `modprobe br_netfilter` did not load it: bridged traffic cannot be filtered');
-    loaded = true;
+    done.push('loaded br_netfilter');
   }
-  const enabled: string[] = [];
   for (const name of SYSCTLS) {
     if (readFileSync(path(name), 'utf8').trim() === '1') continue;
-    try {
-      writeFileSync(path(name), '1');
-    } catch (e) {
-      throw new HookError(`net.bridge.${name} is 0 and cannot be set to 1 (${(e as Error).message}): bridged traffic would not be filtered`);
-    }
-    enabled.push(`net.bridge.${name}=1`);
+    await change(
+      `set net.bridge.${name}=1`,
+      () => {
+        try {
+          writeFileSync(path(name), '1');
+        } catch (e) {
+          throw new HookError(`net.bridge.${name} is 0 and cannot be set to 1 (${(e as Error).message}): bridged traffic would not be filtered`);
+        }
+      },
+      undefined,
+    );
+    done.push(`set net.bridge.${name}=1`);
   }
-  if (!loaded && enabled.length === 0) return undefined;
-  return `${loaded ? 'loaded br_netfilter' : ''}${loaded && enabled.length ? ', ' : ''}${enabled.length ? `set ${enabled.join(', ')}` : ''} so that bridged traffic reaches iptables (persist it in /etc/modules-load.d and /etc/sysctl.d)`;
+  if (done.length === 0) return undefined;
+  return `${done.join(', ')} so that bridged traffic reaches iptables (persist it in /etc/modules-load.d and /etc/sysctl.d)`;
 }

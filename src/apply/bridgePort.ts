@@ -59,12 +59,12 @@ export async function attachPort(plan: PortPlan): Promise<void> {
     `link set dev ${dev} master ${plan.bridge}`,
     `link set dev ${dev} up`,
   ];
-  await run('ip', ['-batch', '-'], lines.join('\n') + '\n');
+  await run('ip', ['-batch', '-'], { input: lines.join('\n') + '\n', changes: true });
 }
 
 /** Link down and off its bridge; quiet when the device is already gone (xl destroy removes it before offline). */
 export async function detachPort(dev: IfName): Promise<'detached' | 'gone'> {
   if (!linkExists(dev)) return 'gone';
-  await tryRun('ip', ['-force', '-batch', '-'], `link set dev ${dev} down\nlink set dev ${dev} nomaster\n`);
+  await tryRun('ip', ['-force', '-batch', '-'], { input: `link set dev ${dev} down\nlink set dev ${dev} nomaster\n`, changes: true });
   return 'detached';
 }

@@ -18,7 +18,7 @@ export async function forgetConnections(addresses: readonly string[]): Promise<s
   });
   const results = await Promise.all(
     calls.map((args) =>
-      tryRun('conntrack', args).catch((e: Error) => ({ exitCode: 127, stdout: '', stderr: e.message })),
+      tryRun('conntrack', args, { changes: true }).catch((e: Error) => ({ exitCode: 127, stdout: '', stderr: e.message })),
     ),
   );
   for (const r of results) {

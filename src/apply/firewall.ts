@@ -30,19 +30,19 @@ export async function installFirewall(
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (!failed) return;
-    await Promise.allSettled(FAMILIES.filter((_, i) => results[i]!.status === 'fulfilled').map((f) => removeIn(f, dev)));
+    await Promise.allSettled(FAMILIES.filter((_, i) => results[i]!.status === 'fulfilled').map((f) => removeIn(f, [dev])));
     throw failed.reason;
   });
 }
 
-/** Removes everything of one device in both families; a no-op where nothing is installed. */
-export async function removeFirewall(dev: IfName, locking: Locking): Promise<void> {
+/** Removes everything of the devices in both families; a no-op where nothing is installed. */
+export async function removeFirewall(devs: readonly IfName[], locking: Locking): Promise<void> {
   await withLock(locking.lockFile, locking.timeoutSeconds, async () => {
-    await Promise.all(FAMILIES.map((f) => removeIn(f, dev)));
+    await Promise.all(FAMILIES.map((f) => removeIn(f, devs)));
   });
 }
 
-async function removeIn(family: Family, dev: IfName): Promise<void> {
-  const text = removeTransaction(await readInstalled(family), dev);
+async function removeIn(family: Family, devs: readonly IfName[]): Promise<void> {
+  const text = removeTransaction(await readInstalled(family), devs);
   if (text) await restore(family, text);
 }

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { execa } from 'execa';
 import { HookError } from '../errors.js';
+import { effects, narrate } from './effects.js';
 
 /**
  * Serialises the read-modify-write of the shared dispatch chains between concurrent
@@ -11,6 +12,8 @@ import { HookError } from '../errors.js';
  * the kernel closes it because libxl SIGKILLed us, so a killed hook never leaves a stale lock.
  */
 export async function withLock<T>(path: string, timeoutSeconds: number, body: () => Promise<T>): Promise<T> {
+  // A dry run changes nothing, so it has nothing to serialise (and must not create the state dir).
+  if (effects().dryRun) return body();
   await mkdir(dirname(path), { recursive: true });
   const holder = execa('flock', ['-x', '-w', String(timeoutSeconds), path, 'cat'], {
     stdin: 'pipe',
@@ -28,6 +31,7 @@ export async function withLock<T>(path: string, timeoutSeconds: number, body: ()
         : `cannot take the lock ${path}: ${String(outcome.stderr).trim() || outcome.shortMessage}`,
     );
   }
+  narrate(`locked ${path}`);
   try {
     return await body();
   } finally {

@@ -13,7 +13,7 @@ export async function readInstalled(family: Family): Promise<Installed> {
 
 /** One atomic transaction; -w waits for the xtables lock instead of failing when another tool holds it. */
 export async function restore(family: Family, text: string): Promise<void> {
-  const r = await tryRun(tool(family, 'restore'), ['--noflush', '-w'], text);
+  const r = await tryRun(tool(family, 'restore'), ['--noflush', '-w'], { input: text, changes: true });
   if (r.exitCode !== 0) {
     const what = r.stderr.trim() || r.stdout.trim() || `exit ${r.exitCode}`;
     throw new HookError(`${tool(family, 'restore')} refused the transaction: ${failedLine(what, text)}`);

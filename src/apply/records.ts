@@ -1,6 +1,7 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HookError } from '../errors.js';
+import { change } from './effects.js';
 import { parseIfName, type IfName } from '../ifname.js';
 
 /**
@@ -28,9 +29,11 @@ const recordPath = (stateDir: string, vif: string) => join(stateDir, 'vifs', `${
 
 export async function writeRecord(stateDir: string, record: VifRecord): Promise<void> {
   const file = recordPath(stateDir, record.vif);
-  await mkdir(join(stateDir, 'vifs'), { recursive: true });
-  await writeFile(`${file}.tmp`, JSON.stringify(record, null, 2) + '\n');
-  await rename(`${file}.tmp`, file);
+  await change(`write ${file}`, async () => {
+    await mkdir(join(stateDir, 'vifs'), { recursive: true });
+    await writeFile(`${file}.tmp`, JSON.stringify(record, null, 2) + '\n');
+    await rename(`${file}.tmp`, file);
+  }, undefined);
 }
 
 export async function readRecord(stateDir: string, vif: string): Promise<VifRecord | undefined> {
@@ -51,5 +54,19 @@ export async function readRecord(stateDir: string, vif: string): Promise<VifReco
 }
 
 export async function removeRecord(stateDir: string, vif: string): Promise<void> {
-  await rm(recordPath(stateDir, vif), { force: true });
+  const file = recordPath(stateDir, vif);
+  await change(`remove ${file}`, () => rm(file, { force: true }), undefined);
+}
+
+/** Every record under the state dir, for status, reload and sweep. */
+export async function listRecords(stateDir: string): Promise<VifRecord[]> {
+  let names: string[];
+  try {
+    names = await readdir(join(stateDir, 'vifs'));
+  } catch {
+    return [];
+  }
+  const vifs = names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length));
+  const records = await Promise.all(vifs.map((v) => readRecord(stateDir, v)));
+  return records.filter((r): r is VifRecord => r !== undefined);
 }

@@ -28,6 +28,11 @@ export function compileVifChains(ruleSet: RuleSet, family: Family, ctx: VifConte
   };
 }
 
+/** Both families' bodies: one device's whole firewall. */
+export function compileFirewall(ruleSet: RuleSet, ctx: VifContext): Record<Family, VifChainBodies> {
+  return { 4: compileVifChains(ruleSet, 4, ctx), 6: compileVifChains(ruleSet, 6, ctx) };
+}
+
 function compileDirection(ruleSet: RuleSet, family: Family, direction: Direction, ctx: VifContext): string[] {
   const rules = ruleSet.rules.filter((r) => r.direction === direction).flatMap((r) => compileRule(r, family));
   return [

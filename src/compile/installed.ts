@@ -76,3 +76,26 @@ export function dispatchRulesOf(installed: Installed, dev: string): [string, str
   }
   return mine;
 }
+
+/** A rule of one of our per-vif chains as the kernel holds it, with its counters. */
+export interface CountedRule {
+  readonly spec: string;
+  readonly packets: number;
+  readonly bytes: number;
+}
+
+/** The per-vif chains' rules, in order, from `iptables-save -c -t filter` (counters optional). */
+export function vifChainRules(saveText: string): Map<string, CountedRule[]> {
+  const chains = new Map<string, CountedRule[]>();
+  for (const line of saveText.split('\n')) {
+    const decl = /^:(\S+) /.exec(line);
+    if (decl && deviceOfVifChain(decl[1]!)) chains.set(decl[1]!, []);
+    const m = /^(?:\[(\d+):(\d+)\] )?-A (\S+) (.*)$/.exec(line);
+    if (m && deviceOfVifChain(m[3]!)) {
+      const list = chains.get(m[3]!) ?? [];
+      list.push({ spec: m[4]!, packets: Number(m[1] ?? 0), bytes: Number(m[2] ?? 0) });
+      chains.set(m[3]!, list);
+    }
+  }
+  return chains;
+}

@@ -47,12 +47,12 @@ export function installTransaction(
   return wrap(lines);
 }
 
-/** undefined when nothing of that device is installed: offline twice is a no-op. */
-export function removeTransaction(installed: Installed, dev: IfName): string | undefined {
-  const rules = dispatchRulesOf(installed, dev);
-  const chains = (['in', 'out'] as const).map((d) => vifChain(d, dev)).filter((c) => installed.chains.has(c));
+/** Removes every rule of the given devices; undefined when none of them has anything installed (offline twice is a no-op). */
+export function removeTransaction(installed: Installed, devs: readonly IfName[]): string | undefined {
+  const rules = devs.flatMap((dev) => dispatchRulesOf(installed, dev));
+  const chains = devs.flatMap((dev) => (['in', 'out'] as const).map((d) => vifChain(d, dev))).filter((c) => installed.chains.has(c));
   if (rules.length === 0 && chains.length === 0) return undefined;
-  const lastDevice = ![...installed.devices].some((d) => d !== dev);
+  const lastDevice = ![...installed.devices].some((d) => !(devs as readonly string[]).includes(d));
   // With the last device the dispatch chains are flushed whole. Deleting a rule and then
   // flushing its chain in one batch makes iptables-nft fail the chain deletions (EBUSY).
   const lines = lastDevice

@@ -2,7 +2,7 @@ import { attachPort, bridgeMtu, detachPort, linkExists, resolveBridge } from '..
 import { ensureBrNetfilter } from '../apply/brNetfilter.js';
 import { installFirewall, removeFirewall } from '../apply/firewall.js';
 import { writeRecord } from '../apply/records.js';
-import { compileVifChains } from '../compile/chains.js';
+import { compileFirewall } from '../compile/chains.js';
 import { HookError, unwrap } from '../errors.js';
 import { parseIfName, type IfName } from '../ifname.js';
 import { locateDomainConfig, readGuestRules } from '../read/domainConfig.js';
@@ -38,8 +38,7 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
   const configFile = await locateDomainConfig(domain, settings.configDirs, ctx.parentPid);
   const guest = await readGuestRules(configFile, inv.devid);
   ctx.warnings.push(...guest.warnings);
-  const facts = { dev, domain };
-  const bodies = { 4: compileVifChains(guest.ruleSet, 4, facts), 6: compileVifChains(guest.ruleSet, 6, facts) };
+  const bodies = compileFirewall(guest.ruleSet, { dev, domain });
 
   const brWarning = await ensureBrNetfilter();
   if (brWarning) ctx.warnings.push(brWarning);
@@ -64,7 +63,7 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
     }
   } catch (e) {
     await detachPort(dev).catch(() => undefined);
-    await removeFirewall(dev, locking(settings)).catch(() => undefined);
+    await removeFirewall([dev], locking(settings)).catch(() => undefined);
     throw e;
   }
   return { domain, dev, bridge, configFile, rules: guest.ruleSet.rules.length };

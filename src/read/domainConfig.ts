@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { HookError, unwrap } from '../errors.js';
 import { parseRuleSet } from '../rules/parse.js';
 import { DEFAULT_POLICY, type RuleSet } from '../rules/model.js';
-import { getStringList } from '../xlconfig/access.js';
+import { getString, getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
 import { configFileFromXlArgv } from '../xlconfig/xlCommandLine.js';
 
@@ -13,8 +13,8 @@ import { configFileFromXlArgv } from '../xlconfig/xlCommandLine.js';
  * argv and cwd name exactly the file it parsed (libxl has stored nothing yet and drops
  * our keys anyway). Otherwise (network-attach, a replay) the domain's name finds it.
  */
-export async function locateDomainConfig(domain: string, configDirs: readonly string[], parentPid: number): Promise<string> {
-  const fromXl = await configOfXlParent(parentPid);
+export async function locateDomainConfig(domain: string, configDirs: readonly string[], parentPid?: number): Promise<string> {
+  const fromXl = parentPid === undefined ? undefined : await configOfXlParent(parentPid);
   if (fromXl) return fromXl;
   const candidates = configDirs.flatMap((dir) => [join(dir, `${domain}.cfg`), join(dir, domain)]);
   const found = candidates.find((f) => existsSync(f));
@@ -34,6 +34,10 @@ async function configOfXlParent(pid: number): Promise<string | undefined> {
 
 export interface GuestRules {
   readonly ruleSet: RuleSet;
+  /** The config's `name`, when it has one. */
+  readonly domain: string | undefined;
+  /** The `vifname=` of vif N in the config's `vif` list, when set. */
+  readonly vifname: string | undefined;
   /** Which key the rules came from (`firewall_vif1`, `firewall`), or undefined for the defaults. */
   readonly key: string | undefined;
   readonly warnings: readonly string[];
@@ -52,13 +56,28 @@ export async function readGuestRules(file: string, devid: number): Promise<Guest
 
 export function guestRulesOf(text: string, file: string, devid: number): GuestRules {
   const cfg = unwrap(parseXlConfig(text, file));
+  const domain = unwrap(getString(cfg, 'name'))?.value;
+  const vifname = vifSpecOf(unwrap(getStringList(cfg, 'vif'))?.[devid]?.value ?? '').get('vifname');
   for (const key of [`firewall_vif${devid}`, 'firewall']) {
     const lines = unwrap(getStringList(cfg, key));
-    if (lines) return { ruleSet: unwrap(parseRuleSet(lines)), key, warnings: [] };
+    if (lines) return { ruleSet: unwrap(parseRuleSet(lines)), domain, vifname, key, warnings: [] };
   }
   return {
     ruleSet: { rules: [], policy: DEFAULT_POLICY, log: { in: false, out: false } },
+    domain,
+    vifname,
     key: undefined,
     warnings: [`${file} has no firewall key: default policies apply (inbound dropped, outbound accepted)`],
   };
+}
+
+/** A vif spec of xl-network-configuration(5): `key=value` pairs separated by commas. */
+function vifSpecOf(spec: string): Map<string, string> {
+  return new Map(
+    spec
+      .split(',')
+      .map((kv) => kv.trim())
+      .filter((kv) => kv.includes('='))
+      .map((kv) => [kv.slice(0, kv.indexOf('=')).trim(), kv.slice(kv.indexOf('=') + 1).trim()]),
+  );
 }

@@ -1,6 +1,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { execa } from 'execa';
+import { effects } from '../apply/effects.js';
 
 export type Level = 'info' | 'warning' | 'err';
 
@@ -17,6 +18,7 @@ export class HookLog {
   ) {}
 
   write(level: Level, message: string): void {
+    if (effects().dryRun) return;
     const line = `${new Date().toISOString()} vif-firewall[${process.pid}] ${level}: ${this.context}: ${message}\n`;
     try {
       mkdirSync(dirname(this.file), { recursive: true });

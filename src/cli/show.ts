@@ -1,0 +1,73 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { compileFirewall } from '../compile/chains.js';
+import { parseInstalled, type Installed } from '../compile/installed.js';
+import { installTransaction } from '../compile/transaction.js';
+import { readInstalled } from '../apply/netfilter.js';
+import { unwrap } from '../errors.js';
+import { parseIfName } from '../ifname.js';
+import { locateDomainConfig, readGuestRules } from '../read/domainConfig.js';
+import { readSettings } from '../read/settings.js';
+import { describeRuleSet } from '../report/describe.js';
+import { type Command, EXIT, UsageError } from './command.js';
+
+const EMPTY = parseInstalled('');
+
+export const showCommand: Command = {
+  name: 'show',
+  summary: 'show <domain | config-file> [--vif N] [--dev NAME] [--json]: the rules in plain words and the restore text',
+  help: `usage: vif-firewall show <domain-name | config-file> [--vif N] [--dev NAME] [--json]
+
+Parses the domain's config (found by name in config_dirs, or the file given) and prints
+the rule set of vif N (default 0: firewall_vifN, else firewall) in plain words, then the
+exact iptables-restore and ip6tables-restore text that online would apply. As root the text
+is computed against what the kernel holds now, as online would; otherwise against an empty
+table. Needs no root and changes nothing.
+
+  --vif N      the vif's index in the vif list (its devid)
+  --dev NAME   the device name to show the chains for (default: vifname= of that vif,
+               else vifD.N, D standing for the domain id the guest will get)
+  --json       the same as data
+
+exit: 0 shown, 1 the config cannot be found or has an error (file:line:col: message)`,
+  booleans: ['json'],
+  strings: ['vif', 'dev'],
+  async run(args) {
+    const [target, ...extra] = args._.map(String);
+    if (!target || extra.length) throw new UsageError('name one domain or config file');
+    const devid = args.vif === undefined ? 0 : Number(args.vif);
+    if (!Number.isInteger(devid) || devid < 0) throw new UsageError(`--vif takes a vif index (0, 1, …), not "${args.vif}"`);
+    const settings = await readSettings(process.env);
+    const file = existsSync(target) || target.includes('/') ? resolve(target) : await locateDomainConfig(target, settings.configDirs);
+    const guest = await readGuestRules(file, devid);
+    const dev = unwrap(parseIfName(args.dev ?? guest.vifname ?? `vifD.${devid}`));
+    const domain = guest.domain ?? target;
+    const bodies = compileFirewall(guest.ruleSet, { dev, domain });
+    const kernel = await Promise.all([readInstalled(4), readInstalled(6)]).catch(() => undefined);
+    const against: [Installed, Installed] = kernel ?? [EMPTY, EMPTY];
+    const restore = {
+      ipv4: installTransaction(against[0], dev, bodies[4], { acceptAllowed: settings.acceptAllowed }),
+      ipv6: installTransaction(against[1], dev, bodies[6], { acceptAllowed: settings.acceptAllowed }),
+    };
+    const basis = kernel ? 'the tables as the kernel holds them now' : 'empty tables (run as root to compare with the kernel)';
+    if (args.json) {
+      const rules = guest.ruleSet.rules.map((r) => ({ line: r.at.line, col: r.at.col, text: r.text, action: r.action, direction: r.direction, matches: r.matches, from: r.from, to: r.to }));
+      const data = { file, key: guest.key ?? null, domain, device: dev, devid, warnings: guest.warnings, rules, policy: guest.ruleSet.policy, log: guest.ruleSet.log, basis, restore };
+      process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+      return EXIT.ok;
+    }
+    const out = [
+      `${file}: ${guest.key ? `${guest.key}, ${guest.ruleSet.rules.length} rules` : 'no firewall key: default policies'} for vif ${devid} (device ${dev})`,
+      ...guest.warnings.map((w) => `warning: ${w}`),
+      '',
+      ...describeRuleSet(guest.ruleSet).map((l) => `  ${l}`),
+      '',
+      `iptables-restore --noflush, against ${basis}:`,
+      restore.ipv4,
+      `ip6tables-restore --noflush, against ${basis}:`,
+      restore.ipv6,
+    ];
+    process.stdout.write(`${out.join('\n')}\n`);
+    return EXIT.ok;
+  },
+};
