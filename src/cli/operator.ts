@@ -1,7 +1,8 @@
 import type { Command } from './command.js';
+import { reloadCommand } from './reload.js';
 import { showCommand } from './show.js';
 import { statusCommand } from './status.js';
 import { sweepCommand } from './sweep.js';
 
 /** The commands an admin runs by hand, next to the hotplug calls libxl makes. */
-export const operatorCommands: readonly Command[] = [showCommand, statusCommand, sweepCommand];
+export const operatorCommands: readonly Command[] = [showCommand, statusCommand, reloadCommand, sweepCommand];

@@ -1,0 +1,75 @@
+import { existsSync } from 'node:fs';
+import { forgetFlow, listTrackedFlows } from '../apply/conntrack.js';
+import { installFirewall } from '../apply/firewall.js';
+import { listRecords, writeRecord, type VifRecord } from '../apply/records.js';
+import { compileFirewall } from '../compile/chains.js';
+import { flowsToCut } from '../compile/cut.js';
+import { HookError } from '../errors.js';
+import { locking } from '../hotplug/context.js';
+import { locateDomainConfig, readGuestRules } from '../read/domainConfig.js';
+import { readSettings } from '../read/settings.js';
+import { HookLog } from '../report/log.js';
+import { parseCidr } from '../rules/address.js';
+import type { Cidr } from '../rules/model.js';
+import { effects } from '../apply/effects.js';
+import { type Command, EXIT, UsageError } from './command.js';
+
+export const reloadCommand: Command = {
+  name: 'reload',
+  summary: "reload <domain | vif | --all> [--dry-run]: replace a running guest's rules atomically",
+  help: `usage: vif-firewall reload <domain | vif | --all> [--dry-run]
+
+Re-reads the config of running guests and replaces their rules, one transaction per
+family and device: there is no instant where a vif is unfiltered or filtered twice.
+Connections the new rules still allow go on; established connections they no longer
+allow are cut (their conntrack entries deleted), for the addresses of the vif's ip=.
+Every config is read and checked first: if one has an error, nothing is changed.
+
+  --all       every vif online recorded
+  --dry-run   print what would be done, change nothing
+
+exit: 0 reloaded, 1 failed (nothing changed when a config has an error)`,
+  booleans: ['all', 'dry-run'],
+  async run(args) {
+    const target = args._[0] === undefined ? undefined : String(args._[0]);
+    if (!target === !args.all) throw new UsageError('name one domain or vif, or give --all');
+    const settings = await readSettings(process.env);
+    const records = (await listRecords(settings.stateDir)).filter((r) => args.all || r.vif === target || r.dev === target || r.domain === target);
+    if (records.length === 0) throw new HookError(`no managed vif matches "${target ?? '--all'}" (see vif-firewall status)`);
+
+    // Every config first: an error anywhere changes nothing anywhere.
+    const plans = await Promise.all(records.map(async (record) => plan(record, settings.configDirs)));
+    for (const p of plans) await installFirewall(p.record.dev, p.bodies, { acceptAllowed: settings.acceptAllowed }, locking(settings));
+    const flows = await listTrackedFlows();
+    for (const p of plans) {
+      await writeRecord(settings.stateDir, { ...p.record, configFile: p.configFile, rules: p.rules, appliedAt: new Date().toISOString() });
+      const cut = p.guestNets.length ? flowsToCut(p.ruleSet, p.guestNets, flows) : [];
+      for (const f of cut) await forgetFlow(f);
+      const notes = [
+        `${p.rules} rules from ${p.configFile}`,
+        p.guestNets.length ? `${cut.length} established connection${cut.length === 1 ? '' : 's'} cut` : 'no ip= for this vif: established connections were not re-checked',
+      ];
+      const line = `${effects().dryRun ? 'would reload' : 'reloaded'} ${p.record.vif} (${p.record.domain}, device ${p.record.dev}): ${notes.join('; ')}`;
+      process.stdout.write(`${line}\n`);
+      new HookLog(settings.logFile, settings.syslog, `reload vif=${p.record.vif}`).write('info', line);
+    }
+    return EXIT.ok;
+  },
+};
+
+async function plan(record: VifRecord, configDirs: readonly string[]) {
+  const configFile = existsSync(record.configFile) ? record.configFile : await locateDomainConfig(record.domain, configDirs);
+  const guest = await readGuestRules(configFile, record.devid);
+  const guestNets: Cidr[] = record.ip.flatMap((a) => {
+    const c = parseCidr(a);
+    return c.ok ? [c.value] : [];
+  });
+  return {
+    record,
+    configFile,
+    ruleSet: guest.ruleSet,
+    rules: guest.ruleSet.rules.length,
+    guestNets,
+    bodies: compileFirewall(guest.ruleSet, { dev: record.dev, domain: record.domain }),
+  };
+}
