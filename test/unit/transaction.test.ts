@@ -130,7 +130,7 @@ COMMIT
 
 describe('removeTransaction', () => {
   it('removes one device and leaves the others and the skeleton', () => {
-    expect(removeTransaction(parseInstalled(SAVE_WITH_TWO), dev('vif3.0'))).toBe(`*filter
+    expect(removeTransaction(parseInstalled(SAVE_WITH_TWO), [dev('vif3.0')])).toBe(`*filter
 -D VIF-FW-IN -m physdev --physdev-out vif3.0 --physdev-is-bridged -j vif-fw-in-vif3.0
 -D VIF-FW-OUT -m physdev --physdev-in vif3.0 -j vif-fw-out-vif3.0
 -D VIF-FW-PASS -m physdev --physdev-in vif3.0 -j ACCEPT
@@ -145,7 +145,7 @@ COMMIT
 
   it('removes the skeleton with the last device', () => {
     const one = parseInstalled(removeDevice(SAVE_WITH_TWO, 'vif3.0'));
-    const text = removeTransaction(one, dev('vif2.0'));
+    const text = removeTransaction(one, [dev('vif2.0')]);
     expect(text).toBe(`*filter
 -D FORWARD -j VIF-FW
 -F VIF-FW
@@ -165,8 +165,17 @@ COMMIT
     expect(text).not.toContain('DOCKER');
   });
 
+  it('removes several devices at once, the last ones taking the skeleton with them', () => {
+    const text = removeTransaction(parseInstalled(SAVE_WITH_TWO), [dev('vif2.0'), dev('vif3.0')])!;
+    expect(text).toContain('-D FORWARD -j VIF-FW\n');
+    expect(text).toContain('-X vif-fw-in-vif2.0\n');
+    expect(text).toContain('-X vif-fw-out-vif3.0\n');
+    expect(text).toContain('-X VIF-FW-PASS\n');
+    expect(text).not.toContain('-D VIF-FW-IN');
+  });
+
   it('is undefined when nothing of the device is installed (offline twice)', () => {
-    expect(removeTransaction(parseInstalled(SAVE_WITH_TWO), dev('vif9.0'))).toBeUndefined();
+    expect(removeTransaction(parseInstalled(SAVE_WITH_TWO), [dev('vif9.0')])).toBeUndefined();
   });
 });
 
