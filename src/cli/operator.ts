@@ -1,3 +1,4 @@
+import { checkCommand } from './check.js';
 import type { Command } from './command.js';
 import { reloadCommand } from './reload.js';
 import { showCommand } from './show.js';
@@ -5,4 +6,4 @@ import { statusCommand } from './status.js';
 import { sweepCommand } from './sweep.js';
 
 /** The commands an admin runs by hand, next to the hotplug calls libxl makes. */
-export const operatorCommands: readonly Command[] = [showCommand, statusCommand, reloadCommand, sweepCommand];
+export const operatorCommands: readonly Command[] = [showCommand, statusCommand, reloadCommand, sweepCommand, checkCommand];
