@@ -10,6 +10,8 @@ import type { Cidr, Direction, RuleSet } from '../rules/model.js';
  */
 export function flowsToCut(ruleSet: RuleSet, guest: readonly Cidr[], flows: readonly TrackedFlow[]): TrackedFlow[] {
   return flows.filter((f) => {
+    // An entry whose addresses do not read as its family's is not judged: cutting or keeping it would be a guess.
+    if (addressValue(f.src, f.family) === undefined || addressValue(f.dst, f.family) === undefined) return false;
     const direction = directionOf(f, guest);
     return direction !== undefined && decide(ruleSet, toFlow(f, direction)) !== 'allow';
   });

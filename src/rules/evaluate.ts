@@ -26,9 +26,7 @@ export interface Flow {
   readonly icmpType?: number;
 }
 
-export type Decision = Action;
-
-const POLICY_DECISION: Record<PolicyAction, Decision> = { accept: 'allow', drop: 'drop', reject: 'reject' };
+const POLICY_DECISION: Record<PolicyAction, Action> = { accept: 'allow', drop: 'drop', reject: 'reject' };
 
 /**
  * What the guest's rules decide for a new flow like this one: the first rule of its direction
@@ -38,7 +36,7 @@ const POLICY_DECISION: Record<PolicyAction, Decision> = { accept: 'allow', drop:
  * @throws HookError when source or destination is not an address of flow.family: judging a
  * misread flow would end or keep a connection for no reason.
  */
-export function decide(ruleSet: RuleSet, flow: Flow): Decision {
+export function decide(ruleSet: RuleSet, flow: Flow): Action {
   const source = flowAddress(flow.source, flow.family);
   const destination = flowAddress(flow.destination, flow.family);
   const takes = (rule: Rule) =>

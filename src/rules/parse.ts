@@ -1,5 +1,6 @@
 import { type Result, type Where, fail, ok } from '../errors.js';
 import { parseCidr } from './address.js';
+import { FAMILIES, matchFamilies } from './cover.js';
 import { type IcmpProto, icmpType, icmpTypeNames } from './icmp.js';
 import {
   type Action,
@@ -38,7 +39,6 @@ const PROTOS: ReadonlyMap<string, Match['proto']> = new Map<string, Match['proto
 
 const ICMP_LABEL: Record<IcmpProto, string> = { icmp: 'ICMP', icmpv6: 'ICMPv6' };
 const FAMILY_NAME: Record<Family, string> = { 4: 'IPv4', 6: 'IPv6' };
-const BOTH_FAMILIES: readonly Family[] = [4, 6];
 
 /**
  * Parses the rules of one guest, in order. Stops at the first error, which points at the
@@ -335,7 +335,7 @@ function checkFamilies(match: MatchPart, addresses: Addresses): Result<void> {
       addresses.secondAt,
     );
   }
-  const matched = BOTH_FAMILIES.filter((f) => match.matches.some((m) => matchFamilies(m).includes(f)));
+  const matched = FAMILIES.filter((f) => match.matches.some((m) => matchFamilies(m).includes(f)));
   if (!matched.some((f) => addressed.includes(f))) {
     // Only icmp and icmpv6 are single-family, so the fix is always the other one.
     const [matchedName, addressedName] = [FAMILY_NAME[matched[0]!], FAMILY_NAME[addressed[0]!]];
@@ -350,18 +350,7 @@ function checkFamilies(match: MatchPart, addresses: Addresses): Result<void> {
 
 /** An empty list means any address, of either family. */
 function familiesOf(cidrs: readonly Cidr[]): readonly Family[] {
-  return cidrs.length === 0 ? BOTH_FAMILIES : BOTH_FAMILIES.filter((f) => cidrs.some((c) => c.family === f));
-}
-
-function matchFamilies(match: Match): readonly Family[] {
-  switch (match.proto) {
-    case 'icmp':
-      return [4];
-    case 'icmpv6':
-      return [6];
-    default:
-      return BOTH_FAMILIES;
-  }
+  return cidrs.length === 0 ? FAMILIES : FAMILIES.filter((f) => cidrs.some((c) => c.family === f));
 }
 
 interface Entry {
