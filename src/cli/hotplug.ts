@@ -57,7 +57,7 @@ async function hotplug(call: Call): Promise<number> {
     settings = await readSettings(process.env);
     log = new HookLog(settings.logFile, settings.syslog, what);
     const invocation = identify(call);
-    const ctx: CallContext = { invocation, settings, log, warnings, parentPid: process.ppid };
+    const ctx: CallContext = { invocation, settings, warnings, parentPid: process.ppid };
     let summary: string;
     if (invocation.up) {
       const o = await online(ctx);

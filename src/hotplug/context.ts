@@ -1,14 +1,12 @@
 import type { Invocation } from '../read/invocation.js';
 import type { Settings } from '../read/settings.js';
-import type { HookLog } from '../report/log.js';
 import type { Locking } from '../apply/firewall.js';
 import { join } from 'node:path';
 
-/** What every step of one hotplug call may need: the call, the hook's settings, the log. */
+/** What every step of one hotplug call may need: the call and the hook's settings. */
 export interface CallContext {
   readonly invocation: Invocation;
   readonly settings: Settings;
-  readonly log: HookLog;
   /** Warnings gathered on the way, logged with the call's outcome. */
   readonly warnings: string[];
   /** Process that ran us: xl during `xl create`. */
