@@ -24,7 +24,8 @@ export async function offline(ctx: CallContext): Promise<OfflineOutcome> {
   let dev: IfName = record?.dev ?? inv.vif;
   let addresses = record?.ip ?? [];
   if (!record) {
-    const xs = await readKeys([`${inv.xenbusPath}/vifname`, `${inv.xenbusPath}/ip`]);
+    // Cleanup must not depend on xenstore answering: without it, libxl's name is the device's.
+    const xs = await readKeys([`${inv.xenbusPath}/vifname`, `${inv.xenbusPath}/ip`]).catch(() => new Map<string, string | undefined>());
     dev = unwrap(parseIfName(wantedName(inv, xs.get(`${inv.xenbusPath}/vifname`))));
     addresses = (xs.get(`${inv.xenbusPath}/ip`) ?? '').split(/\s+/).filter(Boolean);
   }
