@@ -4,7 +4,7 @@ import { createDom0, type Dom0, type Peer } from './netns.js';
 import { FakeXenstore, fillVifLikeLibxl, type FilledVif, type VifSpec } from './xenstore.js';
 
 /** The built bundle, run exactly as libxl runs a hotplug script: the file itself, via its shebang. */
-export const HOOK = resolve('dist/vif-firewall');
+export const HOOK = resolve(process.env.VIF_FIREWALL_HOOK || 'dist/vif-firewall');
 
 /** A simulated dom0 with a fake xenstore, the hook's own settings file and a domain config dir. */
 export interface HookWorld {
