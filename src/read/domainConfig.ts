@@ -3,7 +3,8 @@ import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HookError, unwrap } from '../errors.js';
 import { parseRuleSet } from '../rules/parse.js';
-import { DEFAULT_POLICY, type RuleSet } from '../rules/model.js';
+import { DEFAULT_POLICY, type AntispoofLevel, type RuleSet } from '../rules/model.js';
+import { antispoofLevelOf } from './antispoof.js';
 import { getString, getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
 import { configFileFromXlArgv } from '../xlconfig/xlCommandLine.js';
@@ -38,6 +39,8 @@ export interface GuestRules {
   readonly domain: string | undefined;
   /** The `vifname=` of vif N in the config's `vif` list, when set. */
   readonly vifname: string | undefined;
+  /** The guest's `firewall_antispoof`, when set: it overrides the hook's `antispoof` setting. */
+  readonly antispoof: AntispoofLevel | undefined;
   /** Which key the rules came from (`firewall_vif1`, `firewall`), or undefined for the defaults. */
   readonly key: string | undefined;
   readonly warnings: readonly string[];
@@ -58,11 +61,13 @@ export function guestRulesOf(text: string, file: string, devid: number): GuestRu
   const cfg = unwrap(parseXlConfig(text, file));
   const domain = unwrap(getString(cfg, 'name'))?.value;
   const vifname = vifSpecOf(unwrap(getStringList(cfg, 'vif'))?.[devid]?.value ?? '').get('vifname');
+  const antispoof = antispoofLevelOf(cfg, 'firewall_antispoof');
   for (const key of [`firewall_vif${devid}`, 'firewall']) {
     const lines = unwrap(getStringList(cfg, key));
-    if (lines) return { ruleSet: unwrap(parseRuleSet(lines)), domain, vifname, key, warnings: [] };
+    if (lines) return { ruleSet: unwrap(parseRuleSet(lines)), domain, vifname, antispoof, key, warnings: [] };
   }
   return {
+    antispoof,
     ruleSet: { rules: [], policy: DEFAULT_POLICY, log: { in: false, out: false } },
     domain,
     vifname,
