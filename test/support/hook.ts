@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createDom0, guestMac, type Dom0, type Peer } from './netns.js';
+import { createDom0, guestMac, type Dom0, type Dom0Options, type Peer } from './netns.js';
 import { FakeXenstore, fillVifLikeLibxl, type FilledVif, type VifSpec } from './xenstore.js';
 
 /** The built bundle, run exactly as libxl runs a hotplug script: the file itself, via its shebang. */
@@ -27,8 +27,8 @@ export interface HookWorld {
   tables(): Promise<string>;
 }
 
-export async function createHookWorld(settings = ''): Promise<HookWorld> {
-  const dom0 = await createDom0();
+export async function createHookWorld(settings = '', dom0Options: Dom0Options = {}): Promise<HookWorld> {
+  const dom0 = await createDom0(dom0Options);
   const xs = new FakeXenstore(join(dom0.tmpDir, 'xenstore'));
   mkdirSync(xs.root, { recursive: true });
   const configDir = join(dom0.tmpDir, 'xen');
