@@ -74,7 +74,8 @@ describe('compileAntispoof', () => {
   it('warns when IP anti-spoofing is off, and says how to turn it on', () => {
     expect(antispoofWarning(spec('full'), 'vif2.0')).toMatch(/IP anti-spoofing is off for this vif.*ip=/);
     expect(antispoofWarning(spec('off', '192.0.2.10'), 'vif2.0')).toMatch(/anti-spoofing is off/);
-    expect(antispoofWarning(spec('full', '192.0.2.10'), 'vif2.0')).toBeUndefined();
+    expect(antispoofWarning(spec('full', '192.0.2.10 2001:db8::a'), 'vif2.0')).toBeUndefined();
+    expect(antispoofWarning(spec('full', '192.0.2.10'), 'vif2.0')).toMatch(/ip= lists no IPv6 address: the guest may send IPv6 only from its link-local address/);
   });
 });
 

@@ -28,8 +28,8 @@ describe('george.cfg → restore text', () => {
     });
   }
 
-  it('anti-spoofing (nft bridge table), with the mac= and ip= of its vif spec', async () => {
-    const spec = antispoofSpec('full', '00:16:3e:00:00:02', '192.0.2.10 2001:db8::a', 'george.cfg vif');
+  it('anti-spoofing (nft bridge table), for the mac= and ip= of its vif spec', async () => {
+    const spec = antispoofSpec('full', guest.mac, guest.ip, 'george.cfg vif 0');
     const text = bridgeInstallTransaction(parseBridgeInstalled(undefined), dev, compileAntispoof(spec, guest.ruleSet));
     await expect(text).toMatchFileSnapshot('../golden/george.bridge.nft');
   });
