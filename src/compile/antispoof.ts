@@ -66,7 +66,7 @@ const set = (items: readonly string[]) => `{ ${items.join(', ')} }`;
 
 /** What the log should say of a device's anti-spoofing, when it is less than full. */
 export function antispoofWarning(spec: AntispoofSpec, dev: string): string | undefined {
-  if (spec.level === 'off') return `${dev}: anti-spoofing is off (firewall_antispoof = "off"): the guest may send with any MAC and address`;
+  if (spec.level === 'off') return `${dev}: anti-spoofing is off (level "off"): the guest may send with any MAC and address`;
   if (spec.level !== 'full') return undefined;
   if (!spec.ip)
     return `${dev}: IP anti-spoofing is off for this vif: no ip= in its vif spec (MAC and ARP checks apply); to turn it on, list the guest's addresses in the vif spec, e.g. ip=192.0.2.10 2001:db8::10`;

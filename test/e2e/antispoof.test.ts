@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createHookWorld, net, type HookWorld } from '../support/hook.js';
@@ -110,12 +111,19 @@ describe.skipIf(!requireRoot('anti-spoofing end-to-end tests'))('anti-spoofing',
     expect(w.log()).toMatch(/anti-spoofing is off/);
   });
 
-  it('without ip=: the MAC is still enforced, and the log says how to turn IP anti-spoofing on', async () => {
+  it('without ip=: the MAC is still enforced, the log says how to turn IP anti-spoofing on; reload changes the level', async () => {
     const { uplink, guest } = await world({ ipKey: '' });
     expect(await tcpConnects(guest, ip(uplink.cidr4), 8080, '192.0.2.99')).toBe(true);
     await guest.exec('ip', ['link', 'set', 'eth0', 'address', '00:16:3e:99:99:99']);
     expect(await pings(guest, ip(uplink.cidr4))).toBe(false);
     expect(w.log()).toMatch(/IP anti-spoofing is off for this vif: no ip= in its vif spec .*ip=/);
+
+    // reload applies a changed level: with the checks gone, the new MAC gets through
+    w.writeConfig('george', `firewall_antispoof = "off"\n${config('')}`);
+    expect((await w.run(['reload', 'george'])).exitCode).toBe(0);
+    for (const peer of [guest, uplink]) await peer.exec('ip', ['neigh', 'flush', 'all']); // forget the old MAC
+    expect(await pings(guest, ip(uplink.cidr4))).toBe(true);
+    expect(JSON.parse(readFileSync(`${w.stateDir}/vifs/vif2.0.json`, 'utf8'))).toMatchObject({ antispoof: 'off', mac: '00:16:3e:00:02:00' });
   });
 
   it('allow out dhcp-server lets a guest serve DHCP, and nothing else of the rogue kinds', async () => {
