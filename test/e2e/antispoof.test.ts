@@ -126,6 +126,20 @@ describe.skipIf(!requireRoot('anti-spoofing end-to-end tests'))('anti-spoofing',
     expect(JSON.parse(readFileSync(`${w.stateDir}/vifs/vif2.0.json`, 'utf8'))).toMatchObject({ antispoof: 'off', mac: '00:16:3e:00:02:00' });
   });
 
+  it('fails closed on a MAC it cannot read: one message, tables unchanged, vif off the bridge', async () => {
+    w = await createHookWorld();
+    await w.dom0.addGuest('george', { dom0Dev: 'vif2.0', ...net.guest(0) });
+    w.writeConfig('george', config(''));
+    const vif = w.fillVif({ domid: 2, devid: 0, name: 'george', mac: '00:16:3e:00:02' });
+    const before = await w.tables();
+    const r = await w.online(vif);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toBe('vif-firewall: xenstore backend/vif/2/0/mac: "00:16:3e:00:02" is not a MAC address (expected six hex pairs, 00:16:3e:12:34:56)');
+    expect(w.xs.read(`${vif.backendPath}/hotplug-status`)).toBe('error');
+    expect(await w.tables()).toBe(before);
+    expect((await w.dom0.link('vif2.0'))?.master).toBeUndefined();
+  });
+
   it('allow out dhcp-server lets a guest serve DHCP, and nothing else of the rogue kinds', async () => {
     const { uplink, guest } = await world({ rules: '  "allow out dhcp-server",\n' });
     expect(await framesArriving(uplink, guest, ROGUE)).toEqual(['dhcp-discover', 'dhcp-offer']);
