@@ -1,3 +1,6 @@
+import { unwrap } from '../errors.js';
+import { parseCidr } from '../rules/address.js';
+import { addressValue } from '../rules/cover.js';
 import { INFRASTRUCTURE } from '../rules/services.js';
 import { eui64LinkLocal, type Mac } from '../rules/mac.js';
 import type { AntispoofLevel, Cidr, Match, RuleSet } from '../rules/model.js';
@@ -47,18 +50,29 @@ function allowsOut(ruleSet: RuleSet, match: Match): boolean {
 /**
  * Source addresses: IPv4 and ARP only from `ip`'s IPv4 entries (0.0.0.0 for an ARP probe and a
  * DHCP request); IPv6 only from `ip`'s IPv6 entries and the guest's own link-local address, and
- * `::` only for what a host sends before it has an address (duplicate address detection, MLD).
+ * `::` only for what a host sends before it has an address (duplicate address detection, MLD);
+ * and neighbour advertisements only for those same IPv6 addresses.
  */
 function addressRules(mac: Mac, ip: readonly Cidr[]): string[] {
   const v4 = ip.filter((c) => c.family === 4).map(cidrText);
-  const v6 = [eui64LinkLocal(mac), ...ip.filter((c) => c.family === 6).map(cidrText)];
+  const v6 = [unwrap(parseCidr(eui64LinkLocal(mac))), ...ip.filter((c) => c.family === 6)];
   return [
     `arp saddr ip != ${set(['0.0.0.0', ...v4])} drop`,
     'ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return',
     v4.length ? `ip saddr != ${set(v4)} drop` : 'meta protocol ip drop',
     'ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld-listener-report, mld2-listener-report } return',
-    `ip6 saddr != ${set(v6)} drop`,
+    `ip6 saddr != ${set(v6.map(cidrText))} drop`,
+    // IPv6's gratuitous ARP: a neighbour advertisement speaks for its target address, which must be
+    // the guest's own. nft 1.0.6 (Debian 12) has no name for the field: bytes 8-23 of the ICMPv6 header.
+    `icmpv6 type nd-neighbor-advert @th,64,128 != ${set(v6.map(rawRange))} drop`,
   ];
+}
+
+/** An IPv6 address or network as nft's raw 128-bit payload value: a number, or a range of them. */
+function rawRange(c: Cidr): string {
+  const low = addressValue(c.address, 6)!;
+  const hex = (v: bigint) => `0x${v.toString(16).padStart(32, '0')}`;
+  return c.prefix === 128 ? hex(low) : `${hex(low)}-${hex(low | ((1n << BigInt(128 - c.prefix)) - 1n))}`;
 }
 
 const cidrText = (c: Cidr) => (c.prefix === (c.family === 4 ? 32 : 128) ? c.address : `${c.address}/${c.prefix}`);

@@ -39,14 +39,18 @@ async function neighbour(ns: Peer, addr: string): Promise<string | undefined> {
   return (JSON.parse(String(r.stdout)) as { lladdr?: string }[])[0]?.lladdr;
 }
 
-/** A gratuitous ARP from `guest` claiming `victim`'s address: true when `observer`'s entry for victim moved to guest's MAC. */
-async function garpTakesOver(guest: Peer, victim: Peer, observer: Peer): Promise<boolean> {
-  expect(await pings(observer, victim.ipv4)).toBe(true);
-  expect(await neighbour(observer, victim.ipv4)).toBe(victim.mac);
+/**
+ * A gratuitous ARP (IPv4) or an unsolicited neighbour advertisement (IPv6) from `guest` claiming
+ * `victim`'s address: true when `observer`'s entry for victim moved to guest's MAC.
+ */
+async function claimTakesOver(family: 4 | 6, guest: Peer, victim: Peer, observer: Peer): Promise<boolean> {
+  const addr = family === 4 ? victim.ipv4 : victim.ipv6!;
+  expect(await pings(observer, addr)).toBe(true);
+  expect(await neighbour(observer, addr)).toBe(victim.mac);
   await sleep(1100); // the kernel ignores updates within locktime (1 s) of the last one
-  await guest.exec('/usr/bin/python3', [FRAMES, 'send', 'eth0', 'garp', victim.ipv4]);
+  await guest.exec('/usr/bin/python3', [FRAMES, 'send', 'eth0', family === 4 ? 'garp' : 'na', addr]);
   await sleep(200);
-  return (await neighbour(observer, victim.ipv4)) === guest.mac;
+  return (await neighbour(observer, addr)) === guest.mac;
 }
 
 const ROGUE = ['dhcp-discover', 'dhcp-offer', 'dhcpv6-reply', 'router-advertisement'];
@@ -87,8 +91,12 @@ describe.skipIf(!requireRoot('anti-spoofing end-to-end tests'))('anti-spoofing',
     expect(await tcpConnects(guest, DOM0, 9999)).toBe(false); // drop out tcp 9999, on INPUT
     expect(await tcpConnects(guest, DOM0, 9998, '192.0.2.99')).toBe(false); // anti-spoofing before dom0, too
 
-    expect(await garpTakesOver(guest, partner, uplink)).toBe(false);
-    expect(await garpTakesOver(guest, uplink, partner)).toBe(false);
+    const claims = await Promise.all([
+      claimTakesOver(4, guest, partner, uplink),
+      claimTakesOver(4, guest, uplink, partner),
+      claimTakesOver(6, guest, partner, uplink),
+    ]);
+    expect(claims).toEqual([false, false, false]);
     expect(await framesArriving(uplink, guest, ROGUE)).toEqual(['dhcp-discover']);
 
     await guest.exec('ip', ['link', 'set', 'eth0', 'address', '00:16:3e:99:99:99']);
@@ -106,7 +114,7 @@ describe.skipIf(!requireRoot('anti-spoofing end-to-end tests'))('anti-spoofing',
     const { uplink, partner, guest } = await world({ head: 'firewall_antispoof = "off"\n' });
     expect(await tcpConnects(guest, ip(uplink.cidr4), 8080, '192.0.2.99')).toBe(true);
     expect(await tcpConnects(guest, ip(uplink.cidr6!), 8080, '2001:db8::99')).toBe(true);
-    expect(await garpTakesOver(guest, partner, uplink)).toBe(true);
+    expect(await Promise.all([claimTakesOver(4, guest, partner, uplink), claimTakesOver(6, guest, partner, uplink)])).toEqual([true, true]);
     expect(await framesArriving(uplink, guest, ROGUE)).toEqual([...ROGUE].sort());
     expect(w.log()).toMatch(/anti-spoofing is off/);
   });

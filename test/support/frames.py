@@ -1,18 +1,20 @@
 #!/usr/bin/python3
 """Crafted frames for the anti-spoofing tests (Debian's python3-scapy).
 
-  frames.py send IFACE KIND[,KIND...] IPV4  send each KIND twice from IFACE, with IFACE's own MAC;
-                                            IPV4 is the address a dhcp-offer comes from, or a garp claims
+  frames.py send IFACE KIND[,KIND...] ADDR  send each KIND twice from IFACE, with IFACE's own MAC;
+                                            ADDR is the IPv4 address a dhcp-offer comes from, or the
+                                            address a garp (IPv4) or an na (IPv6) claims
   frames.py sniff IFACE SECONDS  print, one per line, the KINDs seen on IFACE within SECONDS
 
 KINDs: dhcp-discover (0.0.0.0:68 -> 255.255.255.255:67), dhcp-offer (a server reply, sport 67),
-dhcpv6-reply (sport 547), router-advertisement, garp (a gratuitous ARP: IPV4 is at IFACE's MAC).
+dhcpv6-reply (sport 547), router-advertisement, garp (a gratuitous ARP: ADDR is at IFACE's MAC), na (an unsolicited neighbour
+advertisement, override flag set: ADDR is at IFACE's MAC).
 """
 import sys
 import logging
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
-from scapy.all import (ARP, BOOTP, DHCP, DHCP6_Reply, ICMPv6ND_RA, IP, IPv6, UDP, Ether, get_if_hwaddr,  # noqa: E402
+from scapy.all import (ARP, BOOTP, DHCP, DHCP6_Reply, ICMPv6ND_NA, ICMPv6ND_RA, ICMPv6NDOptDstLLAddr, IP, IPv6, UDP, Ether, get_if_hwaddr,  # noqa: E402
                        sendp, sniff)
 from scapy.utils6 import in6_mactoifaceid  # noqa: E402
 
@@ -33,6 +35,9 @@ def frame(kind, iface):
         return Ether(src=mac, dst="33:33:00:00:00:01") / IPv6(src=ll, dst="ff02::1") / ICMPv6ND_RA()
     if kind == "garp":
         return Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=mac, psrc=sys.argv[4], pdst=sys.argv[4])
+    if kind == "na":
+        return (Ether(src=mac, dst="33:33:00:00:00:01") / IPv6(src=ll, dst="ff02::1", hlim=255)
+                / ICMPv6ND_NA(tgt=sys.argv[4], R=0, S=0, O=1) / ICMPv6NDOptDstLLAddr(lladdr=mac))
     raise SystemExit(f"unknown kind {kind}")
 
 

@@ -51,6 +51,12 @@ describe('compileAntispoof', () => {
     );
   });
 
+  it('neighbour advertisements only for its IPv6 addresses, as raw 128-bit values (nft 1.0.6 has no taddr)', () => {
+    expect(compileAntispoof(spec('full', '2001:db8:1::/64'), rules())).toContain(
+      'icmpv6 type nd-neighbor-advert @th,64,128 != { 0xfe8000000000000002163efffe000002, 0x20010db8000100000000000000000000-0x20010db800010000ffffffffffffffff } drop',
+    );
+  });
+
   it('an ip= with only IPv6 entries lets no IPv4 source but 0.0.0.0 out', () => {
     const body = compileAntispoof(spec('full', '2001:db8::a'), rules());
     expect(body).toContain('meta protocol ip drop');
