@@ -42,6 +42,7 @@ function rogueInfrastructure(ruleSet: RuleSet): string[] {
   return blocks.filter(([match]) => !allowsOut(ruleSet, match)).map(([, rule]) => rule);
 }
 
+/** The same match, not one that merely covers it: `allow out udp` does not make a guest a DHCP server. */
 function allowsOut(ruleSet: RuleSet, match: Match): boolean {
   const same = JSON.stringify(match);
   return ruleSet.rules.some((r) => r.direction === 'out' && r.action === 'allow' && r.matches.some((m) => JSON.stringify(m) === same));
