@@ -10,6 +10,8 @@ import { prepareOfflineLikeLibxl } from '../test/support/xenstore.js';
 
 const GUEST = { v4: '192.0.2.10', v6: '2001:db8::10' };
 const UPLINK = { v4: '192.0.2.1', v6: '2001:db8::1' };
+/** An address the guest gives itself that xenstore's ip does not list. */
+const FORGED = '192.0.2.99';
 // Extra addresses of the uplink host, so that george's `from` rules can be probed.
 const PARTNER = '198.51.100.5';
 const ADMIN = '203.0.113.7';
@@ -44,7 +46,7 @@ async function main(): Promise<void> {
     await listenUdp(guest, 59999);
     for (const port of [25, 8080]) await listenTcp(uplink, port);
     w.writeConfig('george', config);
-    const vif = w.fillVif({ domid: 2, devid: 0, name: 'george', ip: GUEST.v4 });
+    const vif = w.fillVif({ domid: 2, devid: 0, name: 'george', ip: `${GUEST.v4} ${GUEST.v6}` });
     const before = await w.tables();
 
     console.log(bold(`libxl runs: ${HOOK} online type_if=vif`));
@@ -62,6 +64,9 @@ async function main(): Promise<void> {
         if (/VIF-FW|vif-fw-/.test(line)) console.log(`    ${line}`);
     }
 
+    console.log('  anti-spoofing (nft list table bridge vif-fw):');
+    for (const line of String((await w.dom0.exec('nft', ['list', 'table', 'bridge', 'vif-fw'])).stdout).split('\n')) console.log(`    ${line}`);
+
     console.log(bold('\nProbes with real connections:'));
     const from = (ns: Netns, port: number, dst = GUEST.v4, src?: string) => () => tcpConnects(ns, dst, port, src);
     await probe('uplink → guest tcp 22 (allow in tcp 22)', true, from(uplink, 22));
@@ -76,6 +81,8 @@ async function main(): Promise<void> {
     await probe('uplink → guest ping over IPv6 (no icmpv6 rule)', false, () => pings(uplink, GUEST.v6));
     await probe('guest → uplink tcp 8080 (policy out accept, replies return)', true, from(guest, 8080, UPLINK.v4));
     await probe('guest → uplink tcp 25 (drop out tcp 25)', false, from(guest, 25, UPLINK.v4));
+    await guest.exec('ip', ['addr', 'add', `${FORGED}/24`, 'dev', 'eth0']);
+    await probe(`guest → uplink tcp 8080 from ${FORGED}, not its ip= (anti-spoofing)`, false, from(guest, 8080, UPLINK.v4, FORGED));
 
     console.log(bold(`\nlibxl runs: ${HOOK} offline type_if=vif   (after xl destroy)`));
     await guest.unplug();
@@ -85,7 +92,7 @@ async function main(): Promise<void> {
     const after = await w.tables();
     const clean = after === before && !/VIF-FW|vif-fw-/.test(after);
     if (!clean) failures++;
-    console.log(`  ${clean ? '✔' : '✘'} iptables-save and ip6tables-save are byte-for-byte as before online`);
+    console.log(`  ${clean ? '✔' : '✘'} iptables-save, ip6tables-save and nft's bridge tables are byte-for-byte as before online`);
 
     console.log(bold('\nThe hotplug log:'));
     console.log(w.log().replace(/^/gm, '  ').trimEnd());

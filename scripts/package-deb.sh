@@ -43,7 +43,7 @@ Version: $version
 Architecture: all
 Maintainer: $maintainer
 Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
-Depends: nodejs (>= 18.19), iptables, iproute2
+Depends: nodejs (>= 18.19), iptables, nftables, iproute2
 Recommends: conntrack, kmod
 Section: admin
 Priority: optional

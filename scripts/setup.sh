@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # command → Debian package
 declare -A NEED=(
   [iptables-restore]=iptables [ip]=iproute2 [nc]=netcat-openbsd [conntrack]=conntrack
-  [modprobe]=kmod [ping]=iputils-ping [flock]=util-linux [logger]=bsdutils [sysctl]=procps
+  [modprobe]=kmod [ping]=iputils-ping [flock]=util-linux [logger]=bsdutils [sysctl]=procps [nft]=nftables
+  [scapy]=python3-scapy  # tests only: crafted frames (test/support/frames.py)
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

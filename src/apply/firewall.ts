@@ -1,11 +1,21 @@
+import { bridgeInstallTransaction, bridgeRemoveTransaction } from '../compile/bridge.js';
 import type { VifChainBodies } from '../compile/chains.js';
 import { installTransaction, removeTransaction, type InstallOptions } from '../compile/transaction.js';
 import type { IfName } from '../ifname.js';
 import type { Family } from '../rules/model.js';
 import { withLock } from './lock.js';
-import { readInstalled, restore } from './netfilter.js';
+import { readBridgeInstalled, readInstalled, restore, restoreBridge } from './netfilter.js';
 
-const FAMILIES = [4, 6] as const satisfies readonly Family[];
+/** Each layer is one transaction per call: iptables, ip6tables, and our nft bridge table (anti-spoofing). */
+const LAYERS = [4, 6, 'bridge'] as const;
+type Layer = (typeof LAYERS)[number];
+
+/** One device's whole firewall: its iptables and ip6tables chains, and its anti-spoofing checks. */
+export interface VifFirewall {
+  readonly chains: Record<Family, VifChainBodies>;
+  /** The body of its bridge chain (compile/antispoof.ts); empty: none. */
+  readonly bridge: readonly string[];
+}
 
 export interface Locking {
   readonly lockFile: string;
@@ -13,36 +23,39 @@ export interface Locking {
 }
 
 /**
- * Installs (or replaces) one device's chains in both families: one iptables-restore and
- * one ip6tables-restore. If the second family's transaction fails, the first one's is
- * undone, so the call changes nothing at all.
+ * Installs (or replaces) one device's firewall: one transaction per layer. If one layer's
+ * transaction fails, those that went through are undone, so the call changes nothing at all.
  */
-export async function installFirewall(
-  dev: IfName,
-  bodies: Record<Family, VifChainBodies>,
-  options: InstallOptions,
-  locking: Locking,
-): Promise<void> {
+export async function installFirewall(dev: IfName, firewall: VifFirewall, options: InstallOptions, locking: Locking): Promise<void> {
   await withLock(locking.lockFile, locking.timeoutSeconds, async () => {
-    const installed = await Promise.all(FAMILIES.map(readInstalled));
-    const results = await Promise.allSettled(
-      FAMILIES.map((f, i) => restore(f, installTransaction(installed[i]!, dev, bodies[f], options))),
-    );
+    const texts = await Promise.all(LAYERS.map((layer) => installText(layer, dev, firewall, options)));
+    const results = await Promise.allSettled(LAYERS.map((layer, i) => apply(layer, texts[i])));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (!failed) return;
-    await Promise.allSettled(FAMILIES.filter((_, i) => results[i]!.status === 'fulfilled').map((f) => removeIn(f, [dev])));
+    await Promise.allSettled(LAYERS.filter((_, i) => results[i]!.status === 'fulfilled').map((layer) => removeIn(layer, [dev])));
     throw failed.reason;
   });
 }
 
-/** Removes everything of the devices in both families; a no-op where nothing is installed. */
+/** Removes everything of the devices in every layer; a no-op where nothing is installed. */
 export async function removeFirewall(devs: readonly IfName[], locking: Locking): Promise<void> {
   await withLock(locking.lockFile, locking.timeoutSeconds, async () => {
-    await Promise.all(FAMILIES.map((f) => removeIn(f, devs)));
+    await Promise.all(LAYERS.map((layer) => removeIn(layer, devs)));
   });
 }
 
-async function removeIn(family: Family, devs: readonly IfName[]): Promise<void> {
-  const text = removeTransaction(await readInstalled(family), devs);
-  if (text) await restore(family, text);
+async function installText(layer: Layer, dev: IfName, firewall: VifFirewall, options: InstallOptions): Promise<string | undefined> {
+  if (layer === 'bridge') return bridgeInstallTransaction(await readBridgeInstalled(), dev, firewall.bridge);
+  return installTransaction(await readInstalled(layer), dev, firewall.chains[layer], options);
+}
+
+async function removeIn(layer: Layer, devs: readonly IfName[]): Promise<void> {
+  const text =
+    layer === 'bridge' ? bridgeRemoveTransaction(await readBridgeInstalled(), devs) : removeTransaction(await readInstalled(layer), devs);
+  await apply(layer, text);
+}
+
+async function apply(layer: Layer, text: string | undefined): Promise<void> {
+  if (text === undefined) return;
+  await (layer === 'bridge' ? restoreBridge(text) : restore(layer, text));
 }

@@ -1,7 +1,8 @@
+import { BRIDGE_TABLE, parseBridgeInstalled, type BridgeInstalled } from '../compile/bridge.js';
 import { parseInstalled, type Installed } from '../compile/installed.js';
 import { HookError } from '../errors.js';
 import type { Family } from '../rules/model.js';
-import { run, tryRun } from './exec.js';
+import { oneLine, run, tryRun } from './exec.js';
 
 const tool = (family: Family, what: 'save' | 'restore') => `${family === 4 ? 'iptables' : 'ip6tables'}-${what}`;
 
@@ -18,6 +19,20 @@ export async function restore(family: Family, text: string): Promise<void> {
     const what = r.stderr.trim() || r.stdout.trim() || `exit ${r.exitCode}`;
     throw new HookError(`${tool(family, 'restore')} refused the transaction: ${failedLine(what, text)}`);
   }
+}
+
+/** What our nft bridge table holds now (nothing when it does not exist). Call it under the hook's lock. */
+export async function readBridgeInstalled(): Promise<BridgeInstalled> {
+  const r = await tryRun('nft', ['list', 'table', 'bridge', BRIDGE_TABLE]);
+  if (r.exitCode === 0) return parseBridgeInstalled(r.stdout);
+  if (/No such file or directory/.test(r.stderr)) return parseBridgeInstalled(undefined);
+  throw new HookError(`nft list table bridge ${BRIDGE_TABLE} failed: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+}
+
+/** One atomic nft transaction on our bridge table. */
+export async function restoreBridge(text: string): Promise<void> {
+  const r = await tryRun('nft', ['-f', '-'], { input: text, changes: true });
+  if (r.exitCode !== 0) throw new HookError(`nft refused the transaction: ${oneLine(r.stderr || r.stdout) || `exit ${r.exitCode}`}`);
 }
 
 /** iptables-restore says only "line N failed": quote that line so the log shows what the kernel refused. */

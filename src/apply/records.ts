@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { HookError } from '../errors.js';
 import { change } from './effects.js';
 import { parseIfName, type IfName } from '../ifname.js';
+import type { AntispoofLevel } from '../rules/model.js';
 
 /**
  * What `online` installed for one device, kept under the state dir (a tmpfs: it dies
@@ -20,6 +21,9 @@ export interface VifRecord {
   readonly bridge: string;
   /** The guest's addresses from xenstore `ip`, whose conntrack entries offline deletes. */
   readonly ip: readonly string[];
+  /** The guest's MAC from xenstore `mac`, and the anti-spoofing level online installed for it. */
+  readonly mac: string;
+  readonly antispoof: AntispoofLevel;
   readonly configFile: string;
   readonly rules: number;
   readonly appliedAt: string;

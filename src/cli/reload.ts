@@ -2,7 +2,10 @@ import { existsSync } from 'node:fs';
 import { forgetFlow, listTrackedFlows } from '../apply/conntrack.js';
 import { installFirewall } from '../apply/firewall.js';
 import { listRecords, writeRecord, type VifRecord } from '../apply/records.js';
+import { compileAntispoof } from '../compile/antispoof.js';
 import { compileFirewall } from '../compile/chains.js';
+import { antispoofSpec } from '../read/antispoof.js';
+import type { Settings } from '../read/settings.js';
 import { flowsToCut } from '../compile/cut.js';
 import { HookError } from '../errors.js';
 import { locking } from '../hotplug/context.js';
@@ -38,11 +41,11 @@ exit: 0 reloaded, 1 failed (nothing changed when a config has an error)`,
     if (records.length === 0) throw new HookError(`no managed vif matches "${target ?? '--all'}" (see vif-firewall status)`);
 
     // Every config first: an error anywhere changes nothing anywhere.
-    const plans = await Promise.all(records.map(async (record) => plan(record, settings.configDirs)));
-    for (const p of plans) await installFirewall(p.record.dev, p.bodies, { acceptAllowed: settings.acceptAllowed }, locking(settings));
+    const plans = await Promise.all(records.map(async (record) => plan(record, settings)));
+    for (const p of plans) await installFirewall(p.record.dev, p.firewall, { acceptAllowed: settings.acceptAllowed }, locking(settings));
     const flows = await listTrackedFlows();
     for (const p of plans) {
-      await writeRecord(settings.stateDir, { ...p.record, configFile: p.configFile, rules: p.rules, appliedAt: new Date().toISOString() });
+      await writeRecord(settings.stateDir, { ...p.record, antispoof: p.antispoof, configFile: p.configFile, rules: p.rules, appliedAt: new Date().toISOString() });
       const cut = p.guestNets.length ? flowsToCut(p.ruleSet, p.guestNets, flows) : [];
       for (const f of cut) await forgetFlow(f);
       const notes = [
@@ -57,19 +60,25 @@ exit: 0 reloaded, 1 failed (nothing changed when a config has an error)`,
   },
 };
 
-async function plan(record: VifRecord, configDirs: readonly string[]) {
-  const configFile = existsSync(record.configFile) ? record.configFile : await locateDomainConfig(record.domain, configDirs);
+async function plan(record: VifRecord, settings: Settings) {
+  const configFile = existsSync(record.configFile) ? record.configFile : await locateDomainConfig(record.domain, settings.configDirs);
   const guest = await readGuestRules(configFile, record.devid);
   const guestNets: Cidr[] = record.ip.flatMap((a) => {
     const c = parseCidr(a);
     return c.ok ? [c.value] : [];
   });
+  // The device's MAC and addresses are what online read from xenstore; the level may have changed with the config.
+  const antispoof = antispoofSpec(guest.antispoof ?? settings.antispoof, record.mac, record.ip.join(' '), `the record of ${record.vif}`);
   return {
     record,
+    antispoof: antispoof.level,
     configFile,
     ruleSet: guest.ruleSet,
     rules: guest.ruleSet.rules.length,
     guestNets,
-    bodies: compileFirewall(guest.ruleSet, { dev: record.dev, domain: record.domain }),
+    firewall: {
+      chains: compileFirewall(guest.ruleSet, { dev: record.dev, domain: record.domain }),
+      bridge: compileAntispoof(antispoof, guest.ruleSet),
+    },
   };
 }

@@ -3,6 +3,9 @@ import { resolve } from 'node:path';
 import { compileFirewall } from '../compile/chains.js';
 import { parseInstalled, type Installed } from '../compile/installed.js';
 import { installTransaction } from '../compile/transaction.js';
+import { antispoofWarning, compileAntispoof } from '../compile/antispoof.js';
+import { bridgeInstallTransaction, parseBridgeInstalled } from '../compile/bridge.js';
+import { antispoofSpec } from '../read/antispoof.js';
 import { readInstalled } from '../apply/netfilter.js';
 import { unwrap } from '../errors.js';
 import { parseIfName } from '../ifname.js';
@@ -13,6 +16,8 @@ import { type Command, EXIT, UsageError } from './command.js';
 
 const EMPTY = parseInstalled('');
 
+const MAC_STAND_IN = '00:16:3e:00:00:00';
+
 export const showCommand: Command = {
   name: 'show',
   summary: 'show <domain | config-file> [--vif N] [--dev NAME] [--json]: the rules in plain words and the restore text',
@@ -22,7 +27,8 @@ Parses the domain's config (found by name in config_dirs, or the file given) and
 the rule set of vif N (default 0: firewall_vifN, else firewall) in plain words, then the
 exact iptables-restore and ip6tables-restore text that online would apply. As root the text
 is computed against what the kernel holds now, as online would; otherwise against an empty
-table. Needs no root and changes nothing.
+table. Then the nft text of the anti-spoofing checks, for the mac= and ip= of the vif spec
+(online takes them from xenstore, where xl puts them). Needs no root and changes nothing.
 
   --vif N      the vif's index in the vif list (its devid)
   --dev NAME   the device name to show the chains for (default: vifname= of that vif,
@@ -45,20 +51,30 @@ exit: 0 shown, 1 the config cannot be found or has an error (file:line:col: mess
     const bodies = compileFirewall(guest.ruleSet, { dev, domain });
     const kernel = await Promise.all([readInstalled(4), readInstalled(6)]).catch(() => undefined);
     const against: [Installed, Installed] = kernel ?? [EMPTY, EMPTY];
+    const level = guest.antispoof ?? settings.antispoof;
+    // A vif spec without mac= gets one from xl at start: show the checks for a stand-in, and say so.
+    const antispoof = antispoofSpec(level, guest.mac ?? MAC_STAND_IN, guest.ip, `${file}: vif ${devid}`);
     const restore = {
       ipv4: installTransaction(against[0], dev, bodies[4], { acceptAllowed: settings.acceptAllowed }),
       ipv6: installTransaction(against[1], dev, bodies[6], { acceptAllowed: settings.acceptAllowed }),
+      bridge: bridgeInstallTransaction(parseBridgeInstalled(undefined), dev, compileAntispoof(antispoof, guest.ruleSet)) ?? '',
     };
+    const warnings = [
+      ...guest.warnings,
+      ...[antispoofWarning(antispoof, dev), guest.mac || level === 'off' ? undefined : `vif ${devid} has no mac=: xl picks one at start; the checks below show ${MAC_STAND_IN} in its place`].filter(
+        (w): w is string => w !== undefined,
+      ),
+    ];
     const basis = kernel ? 'the tables as the kernel holds them now' : 'empty tables (run as root to compare with the kernel)';
     if (args.json) {
       const rules = guest.ruleSet.rules.map((r) => ({ line: r.at.line, col: r.at.col, text: r.text, action: r.action, direction: r.direction, matches: r.matches, from: r.from, to: r.to }));
-      const data = { file, key: guest.key ?? null, domain, device: dev, devid, warnings: guest.warnings, rules, policy: guest.ruleSet.policy, log: guest.ruleSet.log, basis, restore };
+      const data = { file, key: guest.key ?? null, domain, device: dev, devid, antispoof: level, warnings, rules, policy: guest.ruleSet.policy, log: guest.ruleSet.log, basis, restore };
       process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
       return EXIT.ok;
     }
     const out = [
       `${file}: ${guest.key ? `${guest.key}, ${guest.ruleSet.rules.length} rules` : 'no firewall key: default policies'} for vif ${devid} (device ${dev})`,
-      ...guest.warnings.map((w) => `warning: ${w}`),
+      ...warnings.map((w) => `warning: ${w}`),
       '',
       ...describeRuleSet(guest.ruleSet).map((l) => `  ${l}`),
       '',
@@ -66,6 +82,8 @@ exit: 0 shown, 1 the config cannot be found or has an error (file:line:col: mess
       restore.ipv4,
       `ip6tables-restore --noflush, against ${basis}:`,
       restore.ipv6,
+      `nft -f (anti-spoofing, level ${level}, for the vif spec's mac= and ip=):`,
+      restore.bridge || '(nothing: level off)',
     ];
     process.stdout.write(`${out.join('\n')}\n`);
     return EXIT.ok;

@@ -94,7 +94,7 @@ exit: 0 shown (whatever the states), 1 the tables cannot be read`,
 function formatStatus(s: VifStatus): string {
   const r = s.record;
   const head = r
-    ? `${s.dev}  domain ${r.domain} (domid ${r.domid}, vif ${r.vif}) on ${r.bridge}, ${r.rules} rules from ${r.configFile}, applied ${r.appliedAt}`
+    ? `${s.dev}  domain ${r.domain} (domid ${r.domid}, vif ${r.vif}) on ${r.bridge}, ${r.rules} rules from ${r.configFile}, applied ${r.appliedAt}; anti-spoofing ${r.antispoof} for ${r.mac}${r.ip.length ? ` and ${r.ip.join(' ')}` : ''}`
     : `${s.dev}  (no record)`;
   const lines = [head, `  ${s.state.toUpperCase()}: ${s.detail}`];
   for (const fam of ['ipv4', 'ipv6'] as const)

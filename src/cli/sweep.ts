@@ -1,6 +1,6 @@
 import { linkExists } from '../apply/bridgePort.js';
 import { removeFirewall } from '../apply/firewall.js';
-import { readInstalled } from '../apply/netfilter.js';
+import { readBridgeInstalled, readInstalled } from '../apply/netfilter.js';
 import { listRecords, removeRecord } from '../apply/records.js';
 import { unwrap } from '../errors.js';
 import { locking } from '../hotplug/context.js';
@@ -24,8 +24,8 @@ exit: 0 swept (or nothing to do), 1 failed`,
   booleans: ['dry-run'],
   async run() {
     const settings = await readSettings(process.env);
-    const [v4, v6] = await Promise.all([readInstalled(4), readInstalled(6)]);
-    const gone = [...new Set([...v4.devices, ...v6.devices])].filter((d) => !linkExists(d)).sort();
+    const [v4, v6, bridge] = await Promise.all([readInstalled(4), readInstalled(6), readBridgeInstalled()]);
+    const gone = [...new Set([...v4.devices, ...v6.devices, ...bridge.chains])].filter((d) => !linkExists(d)).sort();
     const records = (await listRecords(settings.stateDir)).filter((r) => !linkExists(r.dev));
     if (gone.length) await removeFirewall(gone.map((d) => unwrap(parseIfName(d))), locking(settings));
     for (const r of records) await removeRecord(settings.stateDir, r.vif);

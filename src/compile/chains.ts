@@ -110,19 +110,19 @@ function matchSpecs(match: Match, family: Family): string[] {
       return [match.type === undefined ? '-p ipv6-icmp' : `-p ipv6-icmp -m icmp6 --icmpv6-type ${icmpCode('icmpv6', match.type)}`];
     case 'tcp':
     case 'udp':
-      return portSpecs(match.proto, match.ports);
+      return portSpecs(match.proto, match.ports, match.sport);
   }
 }
 
 const MULTIPORT_SLOTS = 15;
 
-function portSpecs(proto: 'tcp' | 'udp', ports: readonly PortRange[] | undefined): string[] {
-  if (!ports || ports.length === 0) return [`-p ${proto}`];
-  if (ports.length === 1) return [`-p ${proto} -m ${proto} --dport ${rangeText(ports[0]!)}`];
+function portSpecs(proto: 'tcp' | 'udp', ports: readonly PortRange[] | undefined, sport: PortRange | undefined): string[] {
+  const source = sport ? ` --sport ${rangeText(sport)}` : '';
+  if (!ports || ports.length === 0) return [sport ? `-p ${proto} -m ${proto}${source}` : `-p ${proto}`];
   return chunkBySlots(ports).map((chunk) =>
     chunk.length === 1
-      ? `-p ${proto} -m ${proto} --dport ${rangeText(chunk[0]!)}`
-      : `-p ${proto} -m multiport --dports ${chunk.map(rangeText).join(',')}`,
+      ? `-p ${proto} -m ${proto}${source} --dport ${rangeText(chunk[0]!)}`
+      : `-p ${proto}${sport ? ` -m ${proto}${source}` : ''} -m multiport --dports ${chunk.map(rangeText).join(',')}`,
   );
 }
 

@@ -30,5 +30,5 @@ function directionOf(f: TrackedFlow, guest: readonly Cidr[]): Direction | undefi
 
 function toFlow(f: TrackedFlow, direction: Direction): Flow {
   const proto = f.proto === 'tcp' || f.proto === 'udp' || f.proto === 'icmp' ? f.proto : f.proto === 'icmpv6' || f.proto === 'ipv6-icmp' ? 'icmpv6' : 'other';
-  return { direction, family: f.family, proto, source: f.src, destination: f.dst, dport: f.dport, icmpType: f.icmpType };
+  return { direction, family: f.family, proto, source: f.src, destination: f.dst, dport: f.dport, sport: f.sport, icmpType: f.icmpType };
 }

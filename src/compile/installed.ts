@@ -1,4 +1,4 @@
-import { DISPATCH, TOP_CHAIN, deviceOfVifChain, isOurChain } from './names.js';
+import { DISPATCH, INPUT_CHAIN, TOP_CHAIN, deviceOfVifChain, isOurChain } from './names.js';
 
 /** What the kernel's filter table holds of ours, for one address family, read from iptables-save. */
 export interface Installed {
@@ -6,6 +6,8 @@ export interface Installed {
   readonly chains: ReadonlySet<string>;
   /** Rule specs (text after `-A <chain> `) of FORWARD that jump to TOP_CHAIN. */
   readonly forwardJumps: readonly string[];
+  /** Rule specs of INPUT that jump to INPUT_CHAIN. */
+  readonly inputJumps: readonly string[];
   /** Rule specs of each of our chains that is not a per-vif chain (TOP_CHAIN and the dispatch chains), by chain. */
   readonly dispatch: ReadonlyMap<string, readonly string[]>;
   /** Devices that have at least one per-vif chain. */
@@ -20,6 +22,7 @@ export function parseInstalled(saveText: string): Installed {
   const chains = new Set<string>();
   const devices = new Set<string>();
   const forwardJumps: string[] = [];
+  const inputJumps: string[] = [];
   const dispatch = new Map<string, string[]>();
   let inFilter = false;
   for (const line of saveText.split('\n')) {
@@ -40,13 +43,14 @@ export function parseInstalled(saveText: string): Installed {
     if (!m) continue;
     const [, chain, spec] = m as unknown as [string, string, string];
     if (chain === 'FORWARD' && jumpTarget(spec) === TOP_CHAIN) forwardJumps.push(spec);
+    else if (chain === 'INPUT' && jumpTarget(spec) === INPUT_CHAIN) inputJumps.push(spec);
     else if (isOurChain(chain) && !deviceOfVifChain(chain)) {
       const list = dispatch.get(chain) ?? [];
       list.push(spec);
       dispatch.set(chain, list);
     }
   }
-  return { chains, forwardJumps, dispatch, devices };
+  return { chains, forwardJumps, inputJumps, dispatch, devices };
 }
 
 export function jumpTarget(spec: string): string | undefined {

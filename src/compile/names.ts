@@ -10,7 +10,9 @@ import type { IfName } from '../ifname.js';
 export const TOP_CHAIN = 'VIF-FW';
 /** Reached from TOP_CHAIN in this order: every guest's out rules, then every guest's in rules, then the accept of what both let through. */
 export const DISPATCH = { out: 'VIF-FW-OUT', in: 'VIF-FW-IN', pass: 'VIF-FW-PASS' } as const;
-export const SKELETON_CHAINS = [TOP_CHAIN, DISPATCH.out, DISPATCH.in, DISPATCH.pass] as const;
+/** Reached from INPUT: each guest's out rules for what it sends to dom0 itself (see transaction.ts). */
+export const INPUT_CHAIN = 'VIF-FW-INPUT';
+export const SKELETON_CHAINS = [TOP_CHAIN, DISPATCH.out, DISPATCH.in, DISPATCH.pass, INPUT_CHAIN] as const;
 
 const VIF_CHAIN_PREFIX = 'vif-fw-';
 

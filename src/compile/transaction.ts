@@ -1,7 +1,7 @@
 import type { IfName } from '../ifname.js';
 import type { VifChainBodies } from './chains.js';
 import { type Installed, dispatchRulesOf } from './installed.js';
-import { DISPATCH, SKELETON_CHAINS, TOP_CHAIN, vifChain } from './names.js';
+import { DISPATCH, INPUT_CHAIN, SKELETON_CHAINS, TOP_CHAIN, vifChain } from './names.js';
 
 /**
  * Transactions for `iptables-restore --noflush`: everything for one vif in one family
@@ -40,6 +40,8 @@ export function installTransaction(
   }
   lines.push(`-A ${DISPATCH.out} ${physdev.out(dev)} -j ${vifChain('out', dev)}`);
   lines.push(`-A ${DISPATCH.in} ${physdev.in(dev)} -j ${vifChain('in', dev)}`);
+  // What the guest sends to dom0 itself passes its out rules too; what they allow goes on through INPUT.
+  lines.push(`-A ${INPUT_CHAIN} ${physdev.out(dev)} -j ${vifChain('out', dev)}`);
   if (options.acceptAllowed) {
     lines.push(`-A ${DISPATCH.pass} ${physdev.out(dev)} -j ACCEPT`);
     lines.push(`-A ${DISPATCH.pass} ${physdev.in(dev)} -j ACCEPT`);
@@ -56,7 +58,11 @@ export function removeTransaction(installed: Installed, devs: readonly IfName[])
   // With the last device the dispatch chains are flushed whole. Deleting a rule and then
   // flushing its chain in one batch makes iptables-nft fail the chain deletions (EBUSY).
   const lines = lastDevice
-    ? [...installed.forwardJumps.map((spec) => `-D FORWARD ${spec}`), ...SKELETON_CHAINS.filter((c) => installed.chains.has(c)).map((c) => `-F ${c}`)]
+    ? [
+        ...installed.forwardJumps.map((spec) => `-D FORWARD ${spec}`),
+        ...installed.inputJumps.map((spec) => `-D INPUT ${spec}`),
+        ...SKELETON_CHAINS.filter((c) => installed.chains.has(c)).map((c) => `-F ${c}`),
+      ]
     : rules.map(([chain, spec]) => `-D ${chain} ${spec}`);
   for (const c of chains) lines.push(`-F ${c}`);
   for (const c of chains) lines.push(`-X ${c}`);
@@ -68,7 +74,7 @@ export function removeTransaction(installed: Installed, devs: readonly IfName[])
 const SKELETON_BODY = [DISPATCH.out, DISPATCH.in, DISPATCH.pass].map((c) => `-j ${c}`);
 
 /**
- * The dispatch skeleton: FORWARD → VIF-FW → (VIF-FW-OUT, VIF-FW-IN, VIF-FW-PASS).
+ * The dispatch skeleton: FORWARD → VIF-FW → (VIF-FW-OUT, VIF-FW-IN, VIF-FW-PASS), and INPUT → VIF-FW-INPUT.
  * Created on first use and repaired when someone broke it; existing dispatch chains are
  * never re-declared, since that would flush every other guest's jumps.
  */
@@ -82,6 +88,9 @@ function skeletonRepair(installed: Installed): string[] {
   // Exactly one jump from FORWARD, at the top, so our verdicts come before a DROP policy or others' ACCEPTs.
   if (installed.forwardJumps.length === 0) lines.push(`-I FORWARD 1 -j ${TOP_CHAIN}`);
   for (const spec of installed.forwardJumps.slice(1)) lines.push(`-D FORWARD ${spec}`);
+  // The same for INPUT: a guest's traffic to dom0 meets its out rules before dom0's own accepts.
+  if (installed.inputJumps.length === 0) lines.push(`-I INPUT 1 -j ${INPUT_CHAIN}`);
+  for (const spec of installed.inputJumps.slice(1)) lines.push(`-D INPUT ${spec}`);
   return lines;
 }
 

@@ -2,7 +2,9 @@ import { attachPort, bridgeMtu, detachPort, linkExists, resolveBridge } from '..
 import { ensureBrNetfilter } from '../apply/brNetfilter.js';
 import { installFirewall, removeFirewall } from '../apply/firewall.js';
 import { writeRecord } from '../apply/records.js';
+import { antispoofWarning, compileAntispoof } from '../compile/antispoof.js';
 import { compileFirewall } from '../compile/chains.js';
+import { antispoofSpec } from '../read/antispoof.js';
 import { HookError, unwrap } from '../errors.js';
 import { parseIfName, type IfName } from '../ifname.js';
 import { locateDomainConfig, readGuestRules } from '../read/domainConfig.js';
@@ -27,7 +29,7 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
   const { invocation: inv, settings } = ctx;
   const be = (key: string) => `${inv.xenbusPath}/${key}`;
   const nameKey = `/local/domain/${inv.domid}/name`;
-  const xs = await readKeys([nameKey, be('bridge'), be('mtu'), be('ip'), be('vifname')]);
+  const xs = await readKeys([nameKey, be('bridge'), be('mtu'), be('ip'), be('mac'), be('vifname')]);
 
   const domain = xs.get(nameKey);
   if (!domain) throw new HookError(`domain ${inv.domid} has no name in xenstore (${nameKey})`);
@@ -38,11 +40,14 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
   const configFile = await locateDomainConfig(domain, settings.configDirs, ctx.parentPid);
   const guest = await readGuestRules(configFile, inv.devid);
   ctx.warnings.push(...guest.warnings);
-  const bodies = compileFirewall(guest.ruleSet, { dev, domain });
+  const antispoof = antispoofSpec(guest.antispoof ?? settings.antispoof, xs.get(be('mac')), xs.get(be('ip')), `xenstore ${inv.xenbusPath}`);
+  const warning = antispoofWarning(antispoof, dev);
+  if (warning) ctx.warnings.push(warning);
+  const firewall = { chains: compileFirewall(guest.ruleSet, { dev, domain }), bridge: compileAntispoof(antispoof, guest.ruleSet) };
 
   const brWarning = await ensureBrNetfilter();
   if (brWarning) ctx.warnings.push(brWarning);
-  await installFirewall(dev, bodies, { acceptAllowed: settings.acceptAllowed }, locking(settings));
+  await installFirewall(dev, firewall, { acceptAllowed: settings.acceptAllowed }, locking(settings));
   try {
     await writeRecord(settings.stateDir, {
       vif: inv.vif,
@@ -52,6 +57,8 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
       devid: inv.devid,
       bridge,
       ip: (xs.get(be('ip')) ?? '').split(/\s+/).filter(Boolean),
+      mac: antispoof.mac,
+      antispoof: antispoof.level,
       configFile,
       rules: guest.ruleSet.rules.length,
       appliedAt: new Date().toISOString(),

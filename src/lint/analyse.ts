@@ -7,6 +7,7 @@ import {
   icmpTypeCode,
   matchFamilies,
   portRanges,
+  sourcePorts,
   rangeWithin,
   ruleFamilies,
 } from '../rules/cover.js';
@@ -96,7 +97,8 @@ function matchCovers(outer: Match, inner: Match): boolean {
     case 'udp':
       return (
         inner.proto === outer.proto &&
-        portRanges(inner).every((r) => portRanges(outer).some((o) => rangeWithin(r, o)))
+        portRanges(inner).every((r) => portRanges(outer).some((o) => rangeWithin(r, o))) &&
+        rangeWithin(sourcePorts(inner), sourcePorts(outer))
       );
     case 'icmp':
     case 'icmpv6':

@@ -3,7 +3,8 @@ import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HookError, unwrap } from '../errors.js';
 import { parseRuleSet } from '../rules/parse.js';
-import { DEFAULT_POLICY, type RuleSet } from '../rules/model.js';
+import { DEFAULT_POLICY, type AntispoofLevel, type RuleSet } from '../rules/model.js';
+import { antispoofLevelOf } from './antispoof.js';
 import { getString, getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
 import { configFileFromXlArgv } from '../xlconfig/xlCommandLine.js';
@@ -36,8 +37,12 @@ export interface GuestRules {
   readonly ruleSet: RuleSet;
   /** The config's `name`, when it has one. */
   readonly domain: string | undefined;
-  /** The `vifname=` of vif N in the config's `vif` list, when set. */
+  /** The `vifname=`, `mac=` and `ip=` of vif N in the config's `vif` list, when set (`show` works from these; a hotplug call from xenstore). */
   readonly vifname: string | undefined;
+  readonly mac: string | undefined;
+  readonly ip: string | undefined;
+  /** The guest's `firewall_antispoof`, when set: it overrides the hook's `antispoof` setting. */
+  readonly antispoof: AntispoofLevel | undefined;
   /** Which key the rules came from (`firewall_vif1`, `firewall`), or undefined for the defaults. */
   readonly key: string | undefined;
   readonly warnings: readonly string[];
@@ -57,15 +62,20 @@ export async function readGuestRules(file: string, devid: number): Promise<Guest
 export function guestRulesOf(text: string, file: string, devid: number): GuestRules {
   const cfg = unwrap(parseXlConfig(text, file));
   const domain = unwrap(getString(cfg, 'name'))?.value;
-  const vifname = vifSpecOf(unwrap(getStringList(cfg, 'vif'))?.[devid]?.value ?? '').get('vifname');
+  const spec = vifSpecOf(unwrap(getStringList(cfg, 'vif'))?.[devid]?.value ?? '');
+  const [vifname, mac, ip] = [spec.get('vifname'), spec.get('mac'), spec.get('ip')];
+  const antispoof = antispoofLevelOf(cfg, 'firewall_antispoof');
   for (const key of [`firewall_vif${devid}`, 'firewall']) {
     const lines = unwrap(getStringList(cfg, key));
-    if (lines) return { ruleSet: unwrap(parseRuleSet(lines)), domain, vifname, key, warnings: [] };
+    if (lines) return { ruleSet: unwrap(parseRuleSet(lines)), domain, vifname, mac, ip, antispoof, key, warnings: [] };
   }
   return {
+    antispoof,
     ruleSet: { rules: [], policy: DEFAULT_POLICY, log: { in: false, out: false } },
     domain,
     vifname,
+    mac,
+    ip,
     key: undefined,
     warnings: [`${file} has no firewall key: default policies apply (inbound dropped, outbound accepted)`],
   };

@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { HookError, unwrap } from '../errors.js';
 import { getNumber, getString, getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
+import type { AntispoofLevel } from '../rules/model.js';
+import { antispoofLevelOf } from './antispoof.js';
 
 /** The hook's own settings, from /etc/xen/vif-firewall.conf (xl syntax). */
 export interface Settings {
@@ -14,6 +16,8 @@ export interface Settings {
   readonly acceptAllowed: boolean;
   readonly lockTimeoutSeconds: number;
   readonly syslog: boolean;
+  /** Anti-spoofing level of a guest whose config has no firewall_antispoof key. */
+  readonly antispoof: AntispoofLevel;
   /** The file these came from, when there was one. */
   readonly file: string | undefined;
 }
@@ -28,10 +32,11 @@ export const DEFAULT_SETTINGS: Settings = {
   // libxl SIGKILLs the hook after 40 s; give up on the lock well before that, with a message.
   lockTimeoutSeconds: 25,
   syslog: true,
+  antispoof: 'full',
   file: undefined,
 };
 
-const KNOWN_KEYS = ['config_dirs', 'log_file', 'state_dir', 'accept_allowed', 'lock_timeout', 'syslog'];
+const KNOWN_KEYS = ['config_dirs', 'log_file', 'state_dir', 'accept_allowed', 'lock_timeout', 'syslog', 'antispoof'];
 
 /** VIF_FIREWALL_CONF names another file; a file named that way must exist, the default one may not. */
 export async function readSettings(env: NodeJS.ProcessEnv): Promise<Settings> {
@@ -68,6 +73,7 @@ export function parseSettings(text: string, file: string): Settings {
     acceptAllowed: flag('accept_allowed', DEFAULT_SETTINGS.acceptAllowed),
     lockTimeoutSeconds: timeout?.value ?? DEFAULT_SETTINGS.lockTimeoutSeconds,
     syslog: flag('syslog', DEFAULT_SETTINGS.syslog),
+    antispoof: antispoofLevelOf(cfg, 'antispoof') ?? DEFAULT_SETTINGS.antispoof,
     file,
   };
 }

@@ -23,8 +23,10 @@ function describeMatch(m: Match): string {
     case 'any':
       return '';
     case 'tcp':
-    case 'udp':
-      return m.ports?.length ? `${m.proto.toUpperCase()} to port${m.ports.length > 1 || m.ports[0]!.from !== m.ports[0]!.to ? "s" : ""} ${m.ports.map(rangeText).join(", ")}` : `any ${m.proto.toUpperCase()}`;
+    case 'udp': {
+      const from = m.sport ? ` from port ${rangeText(m.sport)}` : '';
+      return m.ports?.length ? `${m.proto.toUpperCase()}${from} to port${m.ports.length > 1 || m.ports[0]!.from !== m.ports[0]!.to ? "s" : ""} ${m.ports.map(rangeText).join(", ")}` : `${m.sport ? '' : 'any '}${m.proto.toUpperCase()}${from}`;
+    }
     case 'icmp':
       return m.type ? `ICMP ${m.type}` : 'any ICMP';
     case 'icmpv6':

@@ -82,7 +82,12 @@ export function portRanges(match: { readonly ports?: readonly PortRange[] }): re
   return match.ports && match.ports.length > 0 ? match.ports : [EVERY_PORT];
 }
 
-/** A destination port not known is any port: only a match taking every port is sure to take it. */
+/** The source ports a tcp/udp match takes: its one source range, or all of them. */
+export function sourcePorts(match: { readonly sport?: PortRange }): PortRange {
+  return match.sport ?? EVERY_PORT;
+}
+
+/** A port not known is any port: only a match taking every port is sure to take it. */
 export function portRange(port: number | undefined): PortRange {
   return port === undefined ? EVERY_PORT : { from: port as Port, to: port as Port };
 }

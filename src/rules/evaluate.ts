@@ -7,6 +7,7 @@ import {
   matchFamilies,
   portRange,
   portRanges,
+  sourcePorts,
   rangeWithin,
 } from './cover.js';
 import type { Action, Cidr, Direction, Family, Match, PolicyAction, Rule, RuleSet } from './model.js';
@@ -22,6 +23,8 @@ export interface Flow {
   readonly destination: string;
   /** tcp/udp; when unknown, only rules without ports take the flow. */
   readonly dport?: number;
+  /** tcp/udp; when unknown, only rules without a source port take the flow. */
+  readonly sport?: number;
   /** icmp/icmpv6; when unknown, only rules without a type take the flow. */
   readonly icmpType?: number;
 }
@@ -65,7 +68,11 @@ function matchTakes(match: Match, flow: Flow): boolean {
     case 'tcp':
     case 'udp': {
       const port = portRange(flow.dport);
-      return flow.proto === match.proto && portRanges(match).some((r) => rangeWithin(port, r));
+      return (
+        flow.proto === match.proto &&
+        portRanges(match).some((r) => rangeWithin(port, r)) &&
+        rangeWithin(portRange(flow.sport), sourcePorts(match))
+      );
     }
     case 'icmp':
     case 'icmpv6':

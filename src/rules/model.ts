@@ -32,7 +32,13 @@ export type IcmpType = string;
 /** What a rule matches at layer 4. `icmp` only ever matches IPv4, `icmpv6` only IPv6. */
 export type Match =
   | { readonly proto: 'any' }
-  | { readonly proto: 'tcp' | 'udp'; readonly ports?: readonly PortRange[] }
+  | {
+      readonly proto: 'tcp' | 'udp';
+      /** Destination ports; none = every port. */
+      readonly ports?: readonly PortRange[];
+      /** Source port; only services set one (`dhcp-server` is udp from 67 to 68): the rule language has no syntax for it. */
+      readonly sport?: PortRange;
+    }
   | { readonly proto: 'icmp'; readonly type?: IcmpType }
   | { readonly proto: 'icmpv6'; readonly type?: IcmpType };
 
@@ -56,5 +62,13 @@ export interface RuleSet {
   readonly policy: { readonly in: PolicyAction; readonly out: PolicyAction };
   readonly log: { readonly in: boolean; readonly out: boolean };
 }
+
+/**
+ * How much of a guest's own identity its frames must carry (see compile/antispoof.ts):
+ * `full` its MAC, ARP for its MAC and addresses, IP sources in `ip=`, no rogue DHCP
+ * servers or routers; `mac` only its MAC (frames and ARP); `off` nothing.
+ */
+export const ANTISPOOF_LEVELS = ['full', 'mac', 'off'] as const;
+export type AntispoofLevel = (typeof ANTISPOOF_LEVELS)[number];
 
 export const DEFAULT_POLICY = { in: 'drop', out: 'accept' } as const satisfies RuleSet['policy'];

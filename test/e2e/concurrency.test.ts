@@ -12,6 +12,8 @@ const configOf = (n: number) => `firewall = [ "allow in tcp ${1000 + n}", "allow
 
 afterEach(destroyAllDom0s);
 
+const DISPATCH_CHAINS = ['VIF-FW-OUT', 'VIF-FW-IN', 'VIF-FW-PASS', 'VIF-FW-INPUT'];
+
 /**
  * What the filter table must hold with these guests online, chain by chain: per-vif chains
  * in rule order, the shared dispatch chains as a multiset (their order depends on which
@@ -23,6 +25,7 @@ function expectedChains(family: 4 | 6, domids: number[]): Map<string, string[]> 
     ['VIF-FW-OUT', []],
     ['VIF-FW-IN', []],
     ['VIF-FW-PASS', []],
+    ['VIF-FW-INPUT', []],
   ]);
   for (const d of domids) {
     const dev = unwrap(parseIfName(`vif${d}.0`));
@@ -32,8 +35,9 @@ function expectedChains(family: 4 | 6, domids: number[]): Map<string, string[]> 
     chains.get('VIF-FW-OUT')!.push(`-m physdev --physdev-in ${dev} -j vif-fw-out-${dev}`);
     chains.get('VIF-FW-IN')!.push(`-m physdev --physdev-out ${dev} --physdev-is-bridged -j vif-fw-in-${dev}`);
     chains.get('VIF-FW-PASS')!.push(`-m physdev --physdev-in ${dev} -j ACCEPT`, `-m physdev --physdev-out ${dev} --physdev-is-bridged -j ACCEPT`);
+    chains.get('VIF-FW-INPUT')!.push(`-m physdev --physdev-in ${dev} -j vif-fw-out-${dev}`);
   }
-  for (const c of ['VIF-FW-OUT', 'VIF-FW-IN', 'VIF-FW-PASS']) chains.get(c)!.sort();
+  for (const c of DISPATCH_CHAINS) chains.get(c)!.sort();
   return chains;
 }
 
@@ -46,7 +50,7 @@ async function actualChains(w: HookWorld, family: 4 | 6): Promise<{ chains: Map<
     const rule = /^-A (\S+) (.*)$/.exec(line);
     if (rule && chains.has(rule[1]!)) chains.get(rule[1]!)!.push(rule[2]!);
   }
-  for (const c of ['VIF-FW-OUT', 'VIF-FW-IN', 'VIF-FW-PASS']) chains.get(c)?.sort();
+  for (const c of DISPATCH_CHAINS) chains.get(c)?.sort();
   return { chains, forwardJumps: save.split('\n').filter((l) => l === '-A FORWARD -j VIF-FW').length };
 }
 

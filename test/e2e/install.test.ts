@@ -95,7 +95,7 @@ describe('the example /etc/xen/vif-firewall.conf', () => {
   it('shows every setting with its default: uncommented, it parses to the defaults', () => {
     const settings = text.split('\n').filter((l) => /^#[a-z_]+ = /.test(l));
     expect(settings.map((l) => l.slice(1).split(' ')[0]).sort()).toEqual(
-      ['accept_allowed', 'config_dirs', 'lock_timeout', 'log_file', 'state_dir', 'syslog'],
+      ['accept_allowed', 'antispoof', 'config_dirs', 'lock_timeout', 'log_file', 'state_dir', 'syslog'],
     );
     const uncommented = text.split('\n').map((l) => (settings.includes(l) ? l.slice(1) : l)).join('\n');
     expect(parseSettings(uncommented, EXAMPLE)).toEqual({ ...DEFAULT_SETTINGS, file: EXAMPLE });

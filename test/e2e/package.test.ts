@@ -101,7 +101,7 @@ describe.skipIf(skipReason !== undefined)('the Debian package', () => {
     if (clobber) ctx.skip();
     expect(deb).toBe(resolve(`build/${PKG}_${version}_all.deb`));
     const fields = await sh('dpkg-deb', ['-f', deb, 'Package', 'Version', 'Architecture', 'Depends']);
-    expect(fields.stdout).toBe(`Package: ${PKG}\nVersion: ${version}\nArchitecture: all\nDepends: nodejs (>= 18.19), iptables, iproute2`);
+    expect(fields.stdout).toBe(`Package: ${PKG}\nVersion: ${version}\nArchitecture: all\nDepends: nodejs (>= 18.19), iptables, nftables, iproute2`);
     expect((await sh('dpkg-deb', ['-I', deb, 'conffiles'])).stdout.trim().split('\n').sort()).toEqual([HOOK, CONF].sort());
     const files = (await sh('dpkg-deb', ['-c', deb])).stdout
       .split('\n')

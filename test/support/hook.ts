@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createDom0, type Dom0, type Peer } from './netns.js';
+import { createDom0, guestMac, type Dom0, type Dom0Options, type Peer } from './netns.js';
 import { FakeXenstore, fillVifLikeLibxl, type FilledVif, type VifSpec } from './xenstore.js';
 
 /** The built bundle, run exactly as libxl runs a hotplug script: the file itself, via its shebang. */
@@ -23,12 +23,12 @@ export interface HookWorld {
   offline(vif: FilledVif): ReturnType<HookWorld['run']>;
   fillVif(spec: Omit<VifSpec, 'script' | 'mac'> & { mac?: string }): FilledVif;
   log(): string;
-  /** Both families' filter tables, as one string, for byte-for-byte comparisons. */
+  /** Both families' filter tables and the bridge family's nft tables, as one string, for byte-for-byte comparisons. */
   tables(): Promise<string>;
 }
 
-export async function createHookWorld(settings = ''): Promise<HookWorld> {
-  const dom0 = await createDom0();
+export async function createHookWorld(settings = '', dom0Options: Dom0Options = {}): Promise<HookWorld> {
+  const dom0 = await createDom0(dom0Options);
   const xs = new FakeXenstore(join(dom0.tmpDir, 'xenstore'));
   mkdirSync(xs.root, { recursive: true });
   const configDir = join(dom0.tmpDir, 'xen');
@@ -63,9 +63,10 @@ export async function createHookWorld(settings = ''): Promise<HookWorld> {
     },
     online: (vif) => world.run(['online', 'type_if=vif'], vif.env),
     offline: (vif) => world.run(['offline', 'type_if=vif'], vif.env),
-    fillVif: (spec) => fillVifLikeLibxl(xs, { mac: '00:16:3e:00:00:02', script: '/etc/xen/scripts/vif-firewall', ...spec }),
+    fillVif: (spec) => fillVifLikeLibxl(xs, { mac: guestMac(spec.domid, spec.devid), script: '/etc/xen/scripts/vif-firewall', ...spec }),
     log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
-    tables: async () => `${await dom0.iptablesSave(4)}\n----\n${await dom0.iptablesSave(6)}`,
+    tables: async () =>
+      `${await dom0.iptablesSave(4)}\n----\n${await dom0.iptablesSave(6)}\n----\n${String((await dom0.exec('nft', ['list', 'ruleset', 'bridge'])).stdout)}`,
   };
   // Rules of "somebody else" that every test checks we never touch, and that make the
   // filter tables exist before the first snapshot.

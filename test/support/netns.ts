@@ -82,7 +82,7 @@ export interface PeerOptions {
   ipv4: string;
   /** CIDR, e.g. 2001:db8::1/64 (a bare address gets /64). Added with nodad. */
   ipv6?: string;
-  /** MAC of the peer's eth0; default 00:16:3e:xx:xx:xx for a guest, 02:xx:… for a host. */
+  /** MAC of the peer's eth0; default guestMac(D, N) for a guest on vifD.N, else 00:16:3e:xx:xx:xx, and 02:xx:… for a host. */
   mac?: string;
   /** Default routes inside the peer's netns. */
   gateway4?: string;
@@ -221,6 +221,19 @@ function nsScript(ns: string, script: string): Promise<string> {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
+/**
+ * The MAC a guest of domain domid gets on vif devid here, so that a guest made with addGuest
+ * carries the MAC fillVif writes to xenstore `mac` (the anti-spoofing checks hold it to that).
+ */
+export const guestMac = (domid: number, devid: number): string =>
+  `00:16:3e:00:${(domid & 0xff).toString(16).padStart(2, '0')}:${(devid & 0xff).toString(16).padStart(2, '0')}`;
+
+/** guestMac of a dom0 end named like netback's vif (vif2.0, vif4.0-emu). */
+function vifMacOf(dom0Dev: string): string | undefined {
+  const m = /^vif(\d+)\.(\d+)/.exec(dom0Dev);
+  return m ? guestMac(Number(m[1]), Number(m[2])) : undefined;
+}
+
 const randomMac = (prefix: string, n: number): string =>
   [prefix, ...Array.from(randomBytes(n), (b) => b.toString(16).padStart(2, '0'))].join(':');
 
@@ -464,7 +477,7 @@ class Dom0Impl extends Ns implements Dom0 {
     checkIfName(dom0Dev);
     const a4 = splitCidr(o.ipv4, 24);
     const a6 = o.ipv6 === undefined ? undefined : splitCidr(o.ipv6, 64);
-    const mac = o.mac ?? (kind === 'guest' ? randomMac('00:16:3e', 3) : randomMac('02', 5));
+    const mac = o.mac ?? (kind === 'guest' ? vifMacOf(dom0Dev) ?? randomMac('00:16:3e', 3) : randomMac('02', 5));
     const name = `${PREFIX}${this.id}-${label}`;
     await this.addNetns(name);
     await nsScript(name, `ip link set lo up; sysctl -qw ${NS_SYSCTLS.join(' ')}`);

@@ -1,10 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { compileAntispoof } from '../../src/compile/antispoof.js';
+import { bridgeInstallTransaction, parseBridgeInstalled } from '../../src/compile/bridge.js';
 import { compileVifChains } from '../../src/compile/chains.js';
 import { parseInstalled } from '../../src/compile/installed.js';
 import { installTransaction } from '../../src/compile/transaction.js';
 import { unwrap } from '../../src/errors.js';
 import { parseIfName } from '../../src/ifname.js';
+import { antispoofSpec } from '../../src/read/antispoof.js';
 import { guestRulesOf } from '../../src/read/domainConfig.js';
 
 /**
@@ -24,6 +27,12 @@ describe('george.cfg → restore text', () => {
       await expect(text).toMatchFileSnapshot(`../golden/george.v${family}.restore`);
     });
   }
+
+  it('anti-spoofing (nft bridge table), for the mac= and ip= of its vif spec', async () => {
+    const spec = antispoofSpec('full', guest.mac, guest.ip, 'george.cfg vif 0');
+    const text = bridgeInstallTransaction(parseBridgeInstalled(undefined), dev, compileAntispoof(spec, guest.ruleSet));
+    await expect(text).toMatchFileSnapshot('../golden/george.bridge.nft');
+  });
 
   it('uses firewall_vifN for device N and firewall for the others', () => {
     const text = 'firewall = [ "allow in tcp 22" ]\nfirewall_vif1 = [ "allow in tcp 80" ]\n';

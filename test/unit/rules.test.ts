@@ -176,6 +176,7 @@ describe('parseRuleSet: services', () => {
       snmp: 'udp 161', syslog: 'udp 514', ldap: 'tcp 389', ldaps: 'tcp 636', mysql: 'tcp 3306',
       postgresql: 'tcp 5432', rdp: 'tcp 3389', vnc: 'tcp 5900',
       ping: 'icmp echo-request, icmpv6 echo-request',
+      'dhcp-server': 'udp from 67 to 68', 'dhcpv6-server': 'udp from 547 to 546', router: 'icmpv6 router-advertisement',
     };
     expect(Object.fromEntries([...SERVICES].map(([name, matches]) => [name, describeMatches(matches)]))).toEqual(want);
   });
@@ -188,7 +189,7 @@ function describeMatches(matches: readonly Match[]): string {
       switch (m.proto) {
         case 'tcp':
         case 'udp':
-          return `${m.proto} ${(m.ports ?? []).map((p) => (p.from === p.to ? p.from : `${p.from}-${p.to}`)).join(',')}`;
+          return `${m.proto} ${m.sport ? `from ${m.sport.from} to ` : ''}${(m.ports ?? []).map((p) => (p.from === p.to ? p.from : `${p.from}-${p.to}`)).join(',')}`;
         case 'icmp':
         case 'icmpv6':
           return `${m.proto} ${m.type}`;

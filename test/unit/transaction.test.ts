@@ -23,10 +23,12 @@ COMMIT
 :VIF-FW-IN - [0:0]
 :VIF-FW-OUT - [0:0]
 :VIF-FW-PASS - [0:0]
+:VIF-FW-INPUT - [0:0]
 :vif-fw-in-vif2.0 - [0:0]
 :vif-fw-out-vif2.0 - [0:0]
 :vif-fw-in-vif3.0 - [0:0]
 :vif-fw-out-vif3.0 - [0:0]
+-A INPUT -j VIF-FW-INPUT
 -A FORWARD -j VIF-FW
 -A FORWARD -j DOCKER-USER
 -A DOCKER-USER -j RETURN
@@ -41,6 +43,8 @@ COMMIT
 -A VIF-FW-PASS -m physdev --physdev-out vif2.0 --physdev-is-bridged -j ACCEPT
 -A VIF-FW-PASS -m physdev --physdev-in vif3.0 -j ACCEPT
 -A VIF-FW-PASS -m physdev --physdev-out vif3.0 --physdev-is-bridged -j ACCEPT
+-A VIF-FW-INPUT -m physdev --physdev-in vif2.0 -j vif-fw-out-vif2.0
+-A VIF-FW-INPUT -m physdev --physdev-in vif3.0 -j vif-fw-out-vif3.0
 -A vif-fw-in-vif2.0 -j DROP
 -A vif-fw-out-vif2.0 -j RETURN
 -A vif-fw-in-vif3.0 -j DROP
@@ -53,6 +57,7 @@ describe('parseInstalled', () => {
     const inst = parseInstalled(SAVE_WITH_TWO);
     expect([...inst.devices].sort()).toEqual(['vif2.0', 'vif3.0']);
     expect(inst.forwardJumps).toEqual(['-j VIF-FW']);
+    expect(inst.inputJumps).toEqual(['-j VIF-FW-INPUT']);
     expect(inst.chains.has('DOCKER-USER')).toBe(false);
     expect(inst.dispatch.get('VIF-FW')).toEqual(['-j VIF-FW-OUT', '-j VIF-FW-IN', '-j VIF-FW-PASS']);
   });
@@ -72,10 +77,12 @@ describe('installTransaction', () => {
 :VIF-FW-OUT - [0:0]
 :VIF-FW-IN - [0:0]
 :VIF-FW-PASS - [0:0]
+:VIF-FW-INPUT - [0:0]
 -A VIF-FW -j VIF-FW-OUT
 -A VIF-FW -j VIF-FW-IN
 -A VIF-FW -j VIF-FW-PASS
 -I FORWARD 1 -j VIF-FW
+-I INPUT 1 -j VIF-FW-INPUT
 :vif-fw-in-vif2.0 - [0:0]
 -A vif-fw-in-vif2.0 -p tcp -m tcp --dport 22 -j RETURN
 -A vif-fw-in-vif2.0 -j DROP
@@ -83,6 +90,7 @@ describe('installTransaction', () => {
 -A vif-fw-out-vif2.0 -j RETURN
 -A VIF-FW-OUT -m physdev --physdev-in vif2.0 -j vif-fw-out-vif2.0
 -A VIF-FW-IN -m physdev --physdev-out vif2.0 --physdev-is-bridged -j vif-fw-in-vif2.0
+-A VIF-FW-INPUT -m physdev --physdev-in vif2.0 -j vif-fw-out-vif2.0
 -A VIF-FW-PASS -m physdev --physdev-in vif2.0 -j ACCEPT
 -A VIF-FW-PASS -m physdev --physdev-out vif2.0 --physdev-is-bridged -j ACCEPT
 COMMIT
@@ -96,6 +104,7 @@ COMMIT
 -D VIF-FW-OUT -m physdev --physdev-in vif2.0 -j vif-fw-out-vif2.0
 -D VIF-FW-PASS -m physdev --physdev-in vif2.0 -j ACCEPT
 -D VIF-FW-PASS -m physdev --physdev-out vif2.0 --physdev-is-bridged -j ACCEPT
+-D VIF-FW-INPUT -m physdev --physdev-in vif2.0 -j vif-fw-out-vif2.0
 :vif-fw-in-vif2.0 - [0:0]
 -A vif-fw-in-vif2.0 -p tcp -m tcp --dport 22 -j RETURN
 -A vif-fw-in-vif2.0 -j DROP
@@ -103,6 +112,7 @@ COMMIT
 -A vif-fw-out-vif2.0 -j RETURN
 -A VIF-FW-OUT -m physdev --physdev-in vif2.0 -j vif-fw-out-vif2.0
 -A VIF-FW-IN -m physdev --physdev-out vif2.0 --physdev-is-bridged -j vif-fw-in-vif2.0
+-A VIF-FW-INPUT -m physdev --physdev-in vif2.0 -j vif-fw-out-vif2.0
 COMMIT
 `);
   });
@@ -135,6 +145,7 @@ describe('removeTransaction', () => {
 -D VIF-FW-OUT -m physdev --physdev-in vif3.0 -j vif-fw-out-vif3.0
 -D VIF-FW-PASS -m physdev --physdev-in vif3.0 -j ACCEPT
 -D VIF-FW-PASS -m physdev --physdev-out vif3.0 --physdev-is-bridged -j ACCEPT
+-D VIF-FW-INPUT -m physdev --physdev-in vif3.0 -j vif-fw-out-vif3.0
 -F vif-fw-in-vif3.0
 -F vif-fw-out-vif3.0
 -X vif-fw-in-vif3.0
@@ -148,10 +159,12 @@ COMMIT
     const text = removeTransaction(one, [dev('vif2.0')]);
     expect(text).toBe(`*filter
 -D FORWARD -j VIF-FW
+-D INPUT -j VIF-FW-INPUT
 -F VIF-FW
 -F VIF-FW-OUT
 -F VIF-FW-IN
 -F VIF-FW-PASS
+-F VIF-FW-INPUT
 -F vif-fw-in-vif2.0
 -F vif-fw-out-vif2.0
 -X vif-fw-in-vif2.0
@@ -160,6 +173,7 @@ COMMIT
 -X VIF-FW-OUT
 -X VIF-FW-IN
 -X VIF-FW-PASS
+-X VIF-FW-INPUT
 COMMIT
 `);
     expect(text).not.toContain('DOCKER');

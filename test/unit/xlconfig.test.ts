@@ -88,7 +88,7 @@ describe('george.cfg', () => {
   it('gives name and vif', () => {
     expect(unwrap(getString(cfg, 'name'))).toEqual({ value: 'george', at: expect.objectContaining({ line: 2, col: 8 }) });
     expect(unwrap(getStringList(cfg, 'vif'))?.map((v) => v.value)).toEqual([
-      'mac=00:16:3e:00:00:02,bridge=xenbr0,ip=192.0.2.10,script=vif-firewall',
+      'mac=00:16:3e:00:00:02,bridge=xenbr0,ip=192.0.2.10 2001:db8::10,script=vif-firewall',
     ]);
   });
 });

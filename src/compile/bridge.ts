@@ -1,0 +1,75 @@
+import type { IfName } from '../ifname.js';
+
+/**
+ * The anti-spoofing layer lives in an nft table of the bridge family that is wholly ours:
+ *
+ *   table bridge vif-fw
+ *     chain prerouting   hook prerouting, priority filter (-200): iifname vmap @vifs
+ *     map vifs           device name → jump vif-fw-<dev>
+ *     chain vif-fw-<dev> the device's checks (antispoof.ts)
+ *
+ * Prerouting sees every frame a guest sends, whether the bridge forwards it or delivers it to
+ * dom0 itself, before br_netfilter hands it to iptables. Each call is one `nft -f` transaction.
+ */
+export const BRIDGE_TABLE = 'vif-fw';
+const MAP = 'vifs';
+const BASE_CHAIN = 'prerouting';
+
+export function bridgeChain(dev: IfName): string {
+  return `vif-fw-${dev}`;
+}
+
+/** What our bridge table holds, from `nft list table bridge vif-fw` (undefined: no table). */
+export interface BridgeInstalled {
+  readonly exists: boolean;
+  /** Devices with a chain of their own. */
+  readonly chains: ReadonlySet<string>;
+  /** Devices with an element in the dispatch map. */
+  readonly elements: ReadonlySet<string>;
+}
+
+export function parseBridgeInstalled(listing: string | undefined): BridgeInstalled {
+  const text = listing ?? '';
+  const chains = new Set([...text.matchAll(/^\s*chain vif-fw-(\S+) \{/gm)].map((m) => m[1]!));
+  const elements = new Set([...text.matchAll(/"([^"]+)" : jump vif-fw-/g)].map((m) => m[1]!));
+  return { exists: listing !== undefined, chains, elements };
+}
+
+const at = (what: string) => `bridge ${BRIDGE_TABLE} ${what}`;
+
+/**
+ * Installs or replaces one device's checks; a body of none (level off) removes them. The
+ * table, map and base chain are declared with `add`, which leaves them as they are when they
+ * exist; the base chain, ours alone, is rewritten to its one rule, which repairs it if broken.
+ */
+export function bridgeInstallTransaction(installed: BridgeInstalled, dev: IfName, body: readonly string[]): string | undefined {
+  if (body.length === 0) return bridgeRemoveTransaction(installed, [dev]);
+  const chain = bridgeChain(dev);
+  return wrap([
+    `add table bridge ${BRIDGE_TABLE}`,
+    `add chain ${at(BASE_CHAIN)} { type filter hook prerouting priority -200; policy accept; }`,
+    `add map ${at(MAP)} { type ifname : verdict; }`,
+    `flush chain ${at(BASE_CHAIN)}`,
+    `add rule ${at(BASE_CHAIN)} iifname vmap @${MAP}`,
+    `add chain ${at(chain)}`,
+    `flush chain ${at(chain)}`,
+    ...body.map((rule) => `add rule ${at(chain)} ${rule}`),
+    `add element ${at(MAP)} { "${dev}" : jump ${chain} }`,
+  ]);
+}
+
+/** Removes the devices' checks, and the whole table with the last device; undefined when none of them has any. */
+export function bridgeRemoveTransaction(installed: BridgeInstalled, devs: readonly IfName[]): string | undefined {
+  const mine = (set: ReadonlySet<string>) => devs.filter((d) => set.has(d));
+  if (mine(installed.chains).length === 0 && mine(installed.elements).length === 0) return undefined;
+  const others = [...installed.chains, ...installed.elements].filter((d) => !(devs as readonly string[]).includes(d));
+  if (others.length === 0) return wrap([`delete table bridge ${BRIDGE_TABLE}`]);
+  return wrap([
+    ...mine(installed.elements).map((d) => `delete element ${at(MAP)} { "${d}" }`),
+    ...mine(installed.chains).flatMap((d) => [`flush chain ${at(bridgeChain(d))}`, `delete chain ${at(bridgeChain(d))}`]),
+  ]);
+}
+
+function wrap(lines: readonly string[]): string {
+  return [...lines, ''].join('\n');
+}
