@@ -1,7 +1,7 @@
 // npm run bench — hotplug latency and scale of dist/vif-firewall, side by side with the
 // per-rule bash reference (scripts/baseline-vif.sh), on both iptables backends, in network
 // namespaces of its own (test/support/netns.ts) that it removes at the end, on error and
-// on Ctrl-C. Run as root. See scripts/bench/README-performance.md for a run and what it means.
+// on Ctrl-C. Run as root. See the README's Performance section for a run and what it means.
 //
 //   sudo npm run bench                       full run (< 10 min on 2 cores)
 //   sudo npm run bench -- --quick            fewer repetitions, M up to 100 (< 90 s)
