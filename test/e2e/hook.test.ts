@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
-import { HOOK, createHookWorld, net, type HookWorld } from '../support/hook.js';
+import { createHookWorld, net, type HookWorld } from '../support/hook.js';
 import { destroyAllDom0s, holdTcpConnection, listenTcp, listenUdp, pings, requireRoot, tcpConnects, udpReaches } from '../support/netns.js';
 import { prepareOfflineLikeLibxl } from '../support/xenstore.js';
 
@@ -264,17 +263,7 @@ describe.skipIf(!requireRoot('hook end-to-end tests'))('vif-firewall online/offl
     await w.dom0.exec('mkdir', ['-p', elsewhere]);
     await w.dom0.exec('cp', [`${w.configDir}/george.cfg`, `${elsewhere}/george-test.cfg`]);
     await w.dom0.exec('rm', [`${w.configDir}/george.cfg`]);
-    // A stand-in for xl: a script whose argv is `… xl create george-test.cfg`, run in the
-    // file's directory, that runs the hook as its child like libxl does.
-    const xl = `${w.dom0.tmpDir}/xl`;
-    writeFileSync(xl, '#!/bin/bash\n"$HOOK" online type_if=vif\nexit $?\n', { mode: 0o755 });
-    const r = await w.dom0.exec(xl, ['create', 'george-test.cfg'], {
-      cwd: elsewhere,
-      env: { ...w.xs.env(), VIF_FIREWALL_CONF: w.settingsFile, HOOK, ...vif.env },
-      extendEnv: false,
-      reject: false,
-      stdin: 'ignore',
-    });
+    const r = await w.onlineUnderXlCreate(`${elsewhere}/george-test.cfg`, vif);
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
     expect(w.log()).toContain(`config=${elsewhere}/george-test.cfg`);

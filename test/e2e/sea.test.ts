@@ -1,6 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { execa } from 'execa';
 import { createHookWorld, net, type HookWorld } from '../support/hook.js';
@@ -151,15 +150,7 @@ firewall = [
     const elsewhere = `${w.dom0.tmpDir}/elsewhere`;
     await w.dom0.exec('mkdir', ['-p', elsewhere]);
     await w.dom0.exec('mv', [`${w.configDir}/george.cfg`, `${elsewhere}/george-test.cfg`]);
-    const xl = `${w.dom0.tmpDir}/xl`;
-    writeFileSync(xl, '#!/bin/bash\n"$HOOK" online type_if=vif\n', { mode: 0o755 });
-    const r = await w.dom0.exec(xl, ['create', 'george-test.cfg'], {
-      cwd: elsewhere,
-      env: { ...w.xs.env(), VIF_FIREWALL_CONF: w.settingsFile, HOOK: SEA, ...vif.env },
-      extendEnv: false,
-      reject: false,
-      stdin: 'ignore',
-    });
+    const r = await w.onlineUnderXlCreate(`${elsewhere}/george-test.cfg`, vif, SEA);
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
     expect(w.log()).toContain(`config=${elsewhere}/george-test.cfg`);

@@ -1,5 +1,5 @@
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { createDom0, guestMac, type Dom0, type Dom0Options, type Peer } from './netns.js';
 import { FakeXenstore, fillVifLikeLibxl, type FilledVif, type VifSpec } from './xenstore.js';
 
@@ -19,6 +19,11 @@ export interface HookWorld {
   /** Runs the hook inside dom0 with the fake xenstore on PATH. */
   run(args: readonly string[], env?: Record<string, string>): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /** online/offline as libxl calls them for a vif filled with fillVif. */
+  /**
+   * Runs `online` as `xl create FILE` does: from a stand-in xl whose argv is `… xl create
+   * <basename>` and whose cwd is the file's directory, with the hook as its child.
+   */
+  onlineUnderXlCreate(file: string, vif: FilledVif, hook?: string): ReturnType<HookWorld['run']>;
   online(vif: FilledVif): ReturnType<HookWorld['run']>;
   offline(vif: FilledVif): ReturnType<HookWorld['run']>;
   fillVif(spec: Omit<VifSpec, 'script' | 'mac'> & { mac?: string }): FilledVif;
@@ -55,6 +60,18 @@ export async function createHookWorld(settings = '', dom0Options: Dom0Options = 
     async run(args, env = {}) {
       const r = await dom0.exec(HOOK, [...args], {
         env: { ...xs.env(), VIF_FIREWALL_CONF: settingsFile, ...env },
+        extendEnv: false,
+        reject: false,
+        stdin: 'ignore',
+      });
+      return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+    },
+    async onlineUnderXlCreate(file, vif, hook = HOOK) {
+      const xl = join(dom0.tmpDir, 'xl');
+      writeFileSync(xl, '#!/bin/bash\n"$HOOK" online type_if=vif\nexit $?\n', { mode: 0o755 });
+      const r = await dom0.exec(xl, ['create', basename(file)], {
+        cwd: dirname(file),
+        env: { ...xs.env(), VIF_FIREWALL_CONF: settingsFile, HOOK: hook, ...vif.env },
         extendEnv: false,
         reject: false,
         stdin: 'ignore',
