@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { HOOK, createHookWorld, net, type HookWorld } from '../support/hook.js';
 import { destroyAllDom0s, listenTcp, requireRoot, tcpConnects } from '../support/netns.js';
 
@@ -40,8 +40,10 @@ describe.skipIf(!requireRoot('operator command tests'))('operator commands', () 
   });
 
   it('show needs no root and names a config error by file:line:col', async () => {
-    const dir = '/tmp/vfwt-show';
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    // World-readable, so that nobody can read the config.
+    const dir = mkdtempSync('/tmp/vfwt-show-');
+    chmodSync(dir, 0o755);
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'bad.cfg');
     writeFileSync(file, 'firewall = [\n  "allow in tcp 22",\n  "allow sideways tcp 22",\n]\n', { mode: 0o644 });
     const { execa } = await import('execa');
