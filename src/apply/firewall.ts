@@ -1,21 +1,13 @@
 import { bridgeInstallTransaction, bridgeRemoveTransaction } from '../compile/bridge.js';
-import type { VifChainBodies } from '../compile/chains.js';
+import type { VifFirewall } from '../compile/firewall.js';
 import { installTransaction, removeTransaction, type InstallOptions } from '../compile/transaction.js';
 import type { IfName } from '../ifname.js';
-import type { Family } from '../rules/model.js';
 import { withLock } from './lock.js';
 import { readBridgeInstalled, readInstalled, restore, restoreBridge } from './netfilter.js';
 
 /** Each layer is one transaction per call: iptables, ip6tables, and our nft bridge table (anti-spoofing). */
 const LAYERS = [4, 6, 'bridge'] as const;
 type Layer = (typeof LAYERS)[number];
-
-/** One device's whole firewall: its iptables and ip6tables chains, and its anti-spoofing checks. */
-export interface VifFirewall {
-  readonly chains: Record<Family, VifChainBodies>;
-  /** The body of its bridge chain (compile/antispoof.ts); empty: none. */
-  readonly bridge: readonly string[];
-}
 
 export interface Locking {
   readonly lockFile: string;

@@ -2,8 +2,7 @@ import { existsSync } from 'node:fs';
 import { forgetFlow, listTrackedFlows } from '../apply/conntrack.js';
 import { installFirewall } from '../apply/firewall.js';
 import { listRecords, writeRecord, type VifRecord } from '../apply/records.js';
-import { compileAntispoof } from '../compile/antispoof.js';
-import { compileFirewall } from '../compile/chains.js';
+import { compileVifFirewall } from '../compile/firewall.js';
 import { antispoofSpec } from '../read/antispoof.js';
 import type { Settings } from '../read/settings.js';
 import { flowsToCut } from '../compile/cut.js';
@@ -76,9 +75,6 @@ async function plan(record: VifRecord, settings: Settings) {
     ruleSet: guest.ruleSet,
     rules: guest.ruleSet.rules.length,
     guestNets,
-    firewall: {
-      chains: compileFirewall(guest.ruleSet, { dev: record.dev, domain: record.domain }),
-      bridge: compileAntispoof(antispoof, guest.ruleSet),
-    },
+    firewall: compileVifFirewall(guest.ruleSet, antispoof, { dev: record.dev, domain: record.domain }),
   };
 }

@@ -2,8 +2,8 @@ import { attachPort, bridgeMtu, detachPort, linkExists, resolveBridge } from '..
 import { ensureBrNetfilter } from '../apply/brNetfilter.js';
 import { installFirewall, removeFirewall } from '../apply/firewall.js';
 import { writeRecord } from '../apply/records.js';
-import { antispoofWarning, compileAntispoof } from '../compile/antispoof.js';
-import { compileFirewall } from '../compile/chains.js';
+import { antispoofWarning } from '../compile/antispoof.js';
+import { compileVifFirewall } from '../compile/firewall.js';
 import { antispoofSpec } from '../read/antispoof.js';
 import { HookError, unwrap } from '../errors.js';
 import { parseIfName, type IfName } from '../ifname.js';
@@ -43,7 +43,7 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
   const antispoof = antispoofSpec(guest.antispoof ?? settings.antispoof, xs.get(be('mac')), xs.get(be('ip')), `xenstore ${inv.xenbusPath}`);
   const warning = antispoofWarning(antispoof, dev);
   if (warning) ctx.warnings.push(warning);
-  const firewall = { chains: compileFirewall(guest.ruleSet, { dev, domain }), bridge: compileAntispoof(antispoof, guest.ruleSet) };
+  const firewall = compileVifFirewall(guest.ruleSet, antispoof, { dev, domain });
 
   const brWarning = await ensureBrNetfilter();
   if (brWarning) ctx.warnings.push(brWarning);
