@@ -4,7 +4,7 @@ import { removeFirewall } from '../apply/firewall.js';
 import { readRecord, removeRecord } from '../apply/records.js';
 import { unwrap } from '../errors.js';
 import { parseIfName, type IfName } from '../ifname.js';
-import { readKeys } from '../xenstore.js';
+import { readDirectory } from '../xenstore.js';
 import { type CallContext, locking, wantedName } from './context.js';
 
 export interface OfflineOutcome {
@@ -25,9 +25,9 @@ export async function offline(ctx: CallContext): Promise<OfflineOutcome> {
   let addresses = record?.ip ?? [];
   if (!record) {
     // Cleanup must not depend on xenstore answering: without it, libxl's name is the device's.
-    const xs = await readKeys([`${inv.xenbusPath}/vifname`, `${inv.xenbusPath}/ip`]).catch(() => new Map<string, string | undefined>());
-    dev = unwrap(parseIfName(wantedName(inv, xs.get(`${inv.xenbusPath}/vifname`))));
-    addresses = (xs.get(`${inv.xenbusPath}/ip`) ?? '').split(/\s+/).filter(Boolean);
+    const backend = await readDirectory(inv.xenbusPath).catch(() => new Map<string, string>());
+    dev = unwrap(parseIfName(wantedName(inv, backend.get('vifname'))));
+    addresses = (backend.get('ip') ?? '').split(/\s+/).filter(Boolean);
   }
   const device = await detachPort(dev);
   await removeFirewall([dev], locking(settings));

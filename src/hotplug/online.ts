@@ -8,7 +8,7 @@ import { antispoofSpec } from '../read/antispoof.js';
 import { HookError, unwrap } from '../errors.js';
 import { parseIfName, type IfName } from '../ifname.js';
 import { locateDomainConfig, readGuestRules } from '../read/domainConfig.js';
-import { readKeys, writeKeys } from '../xenstore.js';
+import { readDirectory, readKey, writeKeys } from '../xenstore.js';
 import { type CallContext, locking, wantedName } from './context.js';
 
 export interface OnlineOutcome {
@@ -29,18 +29,17 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
   const { invocation: inv, settings } = ctx;
   const be = (key: string) => `${inv.xenbusPath}/${key}`;
   const nameKey = `/local/domain/${inv.domid}/name`;
-  const xs = await readKeys([nameKey, be('bridge'), be('mtu'), be('ip'), be('mac'), be('vifname')]);
+  const [domain, backend] = await Promise.all([readKey(nameKey), readDirectory(inv.xenbusPath)]);
 
-  const domain = xs.get(nameKey);
   if (!domain) throw new HookError(`domain ${inv.domid} has no name in xenstore (${nameKey})`);
-  const dev = unwrap(parseIfName(wantedName(inv, xs.get(be('vifname')))));
+  const dev = unwrap(parseIfName(wantedName(inv, backend.get('vifname'))));
   const created = renameSource(inv.vif, dev);
-  const bridge = resolveBridge(xs.get(be('bridge')));
-  const mtu = positiveInt(xs.get(be('mtu'))) ?? bridgeMtu(bridge);
+  const bridge = resolveBridge(backend.get('bridge'));
+  const mtu = positiveInt(backend.get('mtu')) ?? bridgeMtu(bridge);
   const configFile = await locateDomainConfig(domain, settings.configDirs, ctx.parentPid);
   const guest = await readGuestRules(configFile, inv.devid);
   ctx.warnings.push(...guest.warnings);
-  const antispoof = antispoofSpec(guest.antispoof ?? settings.antispoof, xs.get(be('mac')), xs.get(be('ip')), `xenstore ${inv.xenbusPath}`);
+  const antispoof = antispoofSpec(guest.antispoof ?? settings.antispoof, backend.get('mac'), backend.get('ip'), `xenstore ${inv.xenbusPath}`);
   const warning = antispoofWarning(antispoof, dev);
   if (warning) ctx.warnings.push(warning);
   const firewall = compileVifFirewall(guest.ruleSet, antispoof, { dev, domain });
@@ -56,7 +55,7 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
       domid: inv.domid,
       devid: inv.devid,
       bridge,
-      ip: (xs.get(be('ip')) ?? '').split(/\s+/).filter(Boolean),
+      ip: (backend.get('ip') ?? '').split(/\s+/).filter(Boolean),
       mac: antispoof.mac,
       antispoof: antispoof.level,
       configFile,
