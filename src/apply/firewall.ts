@@ -1,8 +1,10 @@
 import { bridgeInstallTransaction, bridgeRemoveTransaction } from '../compile/bridge.js';
 import type { VifFirewall } from '../compile/firewall.js';
+import type { Installed } from '../compile/installed.js';
 import { installTransaction, removeTransaction, type InstallOptions } from '../compile/transaction.js';
 import type { IfName } from '../ifname.js';
-import { withLock } from './lock.js';
+import type { Family } from '../rules/model.js';
+import { acquireLock, withLock, type Release } from './lock.js';
 import { readBridgeInstalled, readInstalled, restore, restoreBridge } from './netfilter.js';
 
 /** Each layer is one transaction per call: iptables, ip6tables, and our nft bridge table (anti-spoofing). */
@@ -14,19 +16,43 @@ export interface Locking {
   readonly timeoutSeconds: number;
 }
 
+/** The hook's lock, held, and what both families' tables held of ours when it was taken. */
+export interface Turn {
+  readonly installed: Readonly<Record<Family, Installed>>;
+  readonly release: Release;
+}
+
 /**
- * Installs (or replaces) one device's firewall: one transaction per layer. If one layer's
- * transaction fails, those that went through are undone, so the call changes nothing at all.
+ * Takes the lock and reads the tables: where every install starts. It needs nothing of the
+ * guest, so online starts it while it still reads xenstore and the domain config.
  */
-export async function installFirewall(dev: IfName, firewall: VifFirewall, options: InstallOptions, locking: Locking): Promise<void> {
-  await withLock(locking.lockFile, locking.timeoutSeconds, async () => {
-    const texts = await Promise.all(LAYERS.map((layer) => installText(layer, dev, firewall, options)));
+export async function takeTurn(locking: Locking): Promise<Turn> {
+  const release = await acquireLock(locking.lockFile, locking.timeoutSeconds);
+  try {
+    const [v4, v6] = await Promise.all([readInstalled(4), readInstalled(6)]);
+    return { installed: { 4: v4, 6: v6 }, release };
+  } catch (e) {
+    await release();
+    throw e;
+  }
+}
+
+/**
+ * Installs (or replaces) one device's firewall, one transaction per layer, then gives the
+ * turn back. If one layer's transaction fails, those that went through are undone, so the
+ * call changes nothing at all.
+ */
+export async function installFirewall(turn: Turn, dev: IfName, firewall: VifFirewall, options: InstallOptions): Promise<void> {
+  try {
+    const texts = await Promise.all(LAYERS.map((layer) => installText(layer, turn, dev, firewall, options)));
     const results = await Promise.allSettled(LAYERS.map((layer, i) => apply(layer, texts[i])));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (!failed) return;
     await Promise.allSettled(LAYERS.filter((_, i) => results[i]!.status === 'fulfilled').map((layer) => removeIn(layer, [dev])));
     throw failed.reason;
-  });
+  } finally {
+    await turn.release();
+  }
 }
 
 /** Removes everything of the devices in every layer; a no-op where nothing is installed. */
@@ -36,9 +62,10 @@ export async function removeFirewall(devs: readonly IfName[], locking: Locking):
   });
 }
 
-async function installText(layer: Layer, dev: IfName, firewall: VifFirewall, options: InstallOptions): Promise<string | undefined> {
-  if (layer === 'bridge') return bridgeInstallTransaction(await readBridgeInstalled(), dev, firewall.bridge);
-  return installTransaction(await readInstalled(layer), dev, firewall.chains[layer], options);
+async function installText(layer: Layer, turn: Turn, dev: IfName, firewall: VifFirewall, options: InstallOptions): Promise<string | undefined> {
+  if (layer !== 'bridge') return installTransaction(turn.installed[layer], dev, firewall.chains[layer], options);
+  // Installing the checks needs no read of the bridge table; removing them (level off) does.
+  return bridgeInstallTransaction(dev, firewall.bridge) ?? bridgeRemoveTransaction(await readBridgeInstalled(), [dev]);
 }
 
 async function removeIn(layer: Layer, devs: readonly IfName[]): Promise<void> {

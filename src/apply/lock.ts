@@ -4,6 +4,9 @@ import { execa } from 'execa';
 import { HookError } from '../errors.js';
 import { effects, narrate } from './effects.js';
 
+/** Gives a held lock back. */
+export type Release = () => Promise<void>;
+
 /**
  * Serialises the read-modify-write of the shared dispatch chains between concurrent
  * hook calls (fifty guests starting at once), with flock(1) as Xen's locking.sh does.
@@ -11,9 +14,9 @@ import { effects, narrate } from './effects.js';
  * byte once the lock is taken, and gives the lock back when we close its stdin — or when
  * the kernel closes it because libxl SIGKILLed us, so a killed hook never leaves a stale lock.
  */
-export async function withLock<T>(path: string, timeoutSeconds: number, body: () => Promise<T>): Promise<T> {
+export async function acquireLock(path: string, timeoutSeconds: number): Promise<Release> {
   // A dry run changes nothing, so it has nothing to serialise (and must not create the state dir).
-  if (effects().dryRun) return body();
+  if (effects().dryRun) return async () => undefined;
   await mkdir(dirname(path), { recursive: true });
   const holder = execa('flock', ['-x', '-w', String(timeoutSeconds), path, 'cat'], {
     stdin: 'pipe',
@@ -32,10 +35,17 @@ export async function withLock<T>(path: string, timeoutSeconds: number, body: ()
     );
   }
   narrate(`locked ${path}`);
+  return async () => {
+    holder.stdin.end();
+    await holder;
+  };
+}
+
+export async function withLock<T>(path: string, timeoutSeconds: number, body: () => Promise<T>): Promise<T> {
+  const release = await acquireLock(path, timeoutSeconds);
   try {
     return await body();
   } finally {
-    holder.stdin.end();
-    await holder;
+    await release();
   }
 }

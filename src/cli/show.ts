@@ -4,7 +4,7 @@ import { compileFirewall } from '../compile/chains.js';
 import { parseInstalled, type Installed } from '../compile/installed.js';
 import { installTransaction } from '../compile/transaction.js';
 import { antispoofWarning, compileAntispoof } from '../compile/antispoof.js';
-import { bridgeInstallTransaction, parseBridgeInstalled } from '../compile/bridge.js';
+import { bridgeInstallTransaction } from '../compile/bridge.js';
 import { antispoofSpec } from '../read/antispoof.js';
 import { readInstalled } from '../apply/netfilter.js';
 import { unwrap } from '../errors.js';
@@ -57,7 +57,7 @@ exit: 0 shown, 1 the config cannot be found or has an error (file:line:col: mess
     const restore = {
       ipv4: installTransaction(against[0], dev, bodies[4], { acceptAllowed: settings.acceptAllowed }),
       ipv6: installTransaction(against[1], dev, bodies[6], { acceptAllowed: settings.acceptAllowed }),
-      bridge: bridgeInstallTransaction(parseBridgeInstalled(undefined), dev, compileAntispoof(antispoof, guest.ruleSet)) ?? '',
+      bridge: bridgeInstallTransaction(dev, compileAntispoof(antispoof, guest.ruleSet)) ?? '',
     };
     const warnings = [
       ...guest.warnings,

@@ -38,12 +38,15 @@ export function parseBridgeInstalled(listing: string | undefined): BridgeInstall
 const at = (what: string) => `bridge ${BRIDGE_TABLE} ${what}`;
 
 /**
- * Installs or replaces one device's checks; a body of none (level off) removes them. The
- * table, map and base chain are declared with `add`, which leaves them as they are when they
- * exist; the base chain, ours alone, is rewritten to its one rule, which repairs it if broken.
+ * Installs or replaces one device's checks; undefined for a body of none (level off: the
+ * caller removes them). Every statement holds whatever the table holds now, so nothing is
+ * read first: the table, map and base chain are declared with `add`, which leaves them as
+ * they are when they exist; the base chain, ours alone, is rewritten to its one rule, which
+ * repairs it if broken; the device's chain is flushed and refilled; the map element is the
+ * same whether it exists or not.
  */
-export function bridgeInstallTransaction(installed: BridgeInstalled, dev: IfName, body: readonly string[]): string | undefined {
-  if (body.length === 0) return bridgeRemoveTransaction(installed, [dev]);
+export function bridgeInstallTransaction(dev: IfName, body: readonly string[]): string | undefined {
+  if (body.length === 0) return undefined;
   const chain = bridgeChain(dev);
   return wrap([
     `add table bridge ${BRIDGE_TABLE}`,

@@ -1,9 +1,9 @@
 import { attachPort, bridgeMtu, detachPort, linkExists, resolveBridge } from '../apply/bridgePort.js';
 import { ensureBrNetfilter } from '../apply/brNetfilter.js';
-import { installFirewall, removeFirewall } from '../apply/firewall.js';
-import { writeRecord } from '../apply/records.js';
+import { installFirewall, removeFirewall, takeTurn } from '../apply/firewall.js';
+import { writeRecord, type VifRecord } from '../apply/records.js';
 import { antispoofWarning } from '../compile/antispoof.js';
-import { compileVifFirewall } from '../compile/firewall.js';
+import { compileVifFirewall, type VifFirewall } from '../compile/firewall.js';
 import { antispoofSpec } from '../read/antispoof.js';
 import { HookError, unwrap } from '../errors.js';
 import { parseIfName, type IfName } from '../ifname.js';
@@ -27,7 +27,46 @@ export interface OnlineOutcome {
  */
 export async function online(ctx: CallContext): Promise<OnlineOutcome> {
   const { invocation: inv, settings } = ctx;
-  const be = (key: string) => `${inv.xenbusPath}/${key}`;
+  // The lock and the kernel's tables need nothing of the guest: take them meanwhile.
+  const turn = takeTurn(locking(settings));
+  turn.catch(() => undefined); // awaited below; must not count as unhandled before then
+  let plan: OnlinePlan;
+  try {
+    plan = await planOnline(ctx);
+  } catch (e) {
+    await turn.then((t) => t.release(), () => undefined);
+    throw e;
+  }
+  const { dev, bridge, mtu, created, record } = plan;
+  await installFirewall(await turn, dev, plan.firewall, { acceptAllowed: settings.acceptAllowed });
+  try {
+    await writeRecord(settings.stateDir, { ...record, appliedAt: new Date().toISOString() });
+    await attachPort({ created, dev, bridge, mtu });
+    if (inv.typeIf === 'vif') {
+      const frontendMtu = mtu ? [[`/local/domain/${inv.domid}/device/vif/${inv.devid}/mtu`, String(mtu)] as const] : [];
+      await writeKeys([...frontendMtu, [`${inv.xenbusPath}/hotplug-status`, 'connected']]);
+    }
+  } catch (e) {
+    await detachPort(dev).catch(() => undefined);
+    await removeFirewall([dev], locking(settings)).catch(() => undefined);
+    throw e;
+  }
+  return { domain: record.domain, dev, bridge, configFile: record.configFile, rules: record.rules };
+}
+
+interface OnlinePlan {
+  readonly dev: IfName;
+  /** The device to rename to dev, or dev itself. */
+  readonly created: IfName;
+  readonly bridge: IfName;
+  readonly mtu: number | undefined;
+  readonly firewall: VifFirewall;
+  readonly record: Omit<VifRecord, 'appliedAt'>;
+}
+
+/** Reads xenstore and the domain config and compiles the firewall; touches nothing. */
+async function planOnline(ctx: CallContext): Promise<OnlinePlan> {
+  const { invocation: inv, settings } = ctx;
   const nameKey = `/local/domain/${inv.domid}/name`;
   const [domain, backend] = await Promise.all([readKey(nameKey), readDirectory(inv.xenbusPath)]);
 
@@ -46,9 +85,13 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
 
   const brWarning = await ensureBrNetfilter();
   if (brWarning) ctx.warnings.push(brWarning);
-  await installFirewall(dev, firewall, { acceptAllowed: settings.acceptAllowed }, locking(settings));
-  try {
-    await writeRecord(settings.stateDir, {
+  return {
+    dev,
+    created,
+    bridge,
+    mtu,
+    firewall,
+    record: {
       vif: inv.vif,
       dev,
       domain,
@@ -60,19 +103,8 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
       antispoof: antispoof.level,
       configFile,
       rules: guest.ruleSet.rules.length,
-      appliedAt: new Date().toISOString(),
-    });
-    await attachPort({ created, dev, bridge, mtu });
-    if (inv.typeIf === 'vif') {
-      const frontendMtu = mtu ? [[`/local/domain/${inv.domid}/device/vif/${inv.devid}/mtu`, String(mtu)] as const] : [];
-      await writeKeys([...frontendMtu, [be('hotplug-status'), 'connected']]);
-    }
-  } catch (e) {
-    await detachPort(dev).catch(() => undefined);
-    await removeFirewall([dev], locking(settings)).catch(() => undefined);
-    throw e;
-  }
-  return { domain, dev, bridge, configFile, rules: guest.ruleSet.rules.length };
+    },
+  };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compileAntispoof } from '../../src/compile/antispoof.js';
-import { bridgeInstallTransaction, parseBridgeInstalled } from '../../src/compile/bridge.js';
+import { bridgeInstallTransaction } from '../../src/compile/bridge.js';
 import { compileVifChains } from '../../src/compile/chains.js';
 import { parseInstalled } from '../../src/compile/installed.js';
 import { installTransaction } from '../../src/compile/transaction.js';
@@ -30,7 +30,7 @@ describe('george.cfg → restore text', () => {
 
   it('anti-spoofing (nft bridge table), for the mac= and ip= of its vif spec', async () => {
     const spec = antispoofSpec('full', guest.mac, guest.ip, 'george.cfg vif 0');
-    const text = bridgeInstallTransaction(parseBridgeInstalled(undefined), dev, compileAntispoof(spec, guest.ruleSet));
+    const text = bridgeInstallTransaction(dev, compileAntispoof(spec, guest.ruleSet));
     await expect(text).toMatchFileSnapshot('../golden/george.bridge.nft');
   });
 
