@@ -5,7 +5,7 @@ import { installTransaction, removeTransaction, type InstallOptions } from '../c
 import type { IfName } from '../ifname.js';
 import type { Family } from '../rules/model.js';
 import { acquireLock, withLock, type Release } from './lock.js';
-import { readBridgeInstalled, readInstalled, restore, restoreBridge } from './netfilter.js';
+import { readBridgeBaseIntact, readBridgeInstalled, readInstalled, restore, restoreBridge } from './netfilter.js';
 
 /** Each layer is one transaction per call: iptables, ip6tables, and our nft bridge table (anti-spoofing). */
 const LAYERS = [4, 6, 'bridge'] as const;
@@ -16,9 +16,10 @@ export interface Locking {
   readonly timeoutSeconds: number;
 }
 
-/** The hook's lock, held, and what both families' tables held of ours when it was taken. */
+/** The hook's lock, held, and what the kernel held of ours when it was taken. */
 export interface Turn {
   readonly installed: Readonly<Record<Family, Installed>>;
+  readonly bridgeBaseIntact: boolean;
   readonly release: Release;
 }
 
@@ -29,8 +30,8 @@ export interface Turn {
 export async function takeTurn(locking: Locking): Promise<Turn> {
   const release = await acquireLock(locking.lockFile, locking.timeoutSeconds);
   try {
-    const [v4, v6] = await Promise.all([readInstalled(4), readInstalled(6)]);
-    return { installed: { 4: v4, 6: v6 }, release };
+    const [v4, v6, bridgeBaseIntact] = await Promise.all([readInstalled(4), readInstalled(6), readBridgeBaseIntact()]);
+    return { installed: { 4: v4, 6: v6 }, bridgeBaseIntact, release };
   } catch (e) {
     await release();
     throw e;
@@ -64,8 +65,8 @@ export async function removeFirewall(devs: readonly IfName[], locking: Locking):
 
 async function installText(layer: Layer, turn: Turn, dev: IfName, firewall: VifFirewall, options: InstallOptions): Promise<string | undefined> {
   if (layer !== 'bridge') return installTransaction(turn.installed[layer], dev, firewall.chains[layer], options);
-  // Installing the checks needs no read of the bridge table; removing them (level off) does.
-  return bridgeInstallTransaction(dev, firewall.bridge) ?? bridgeRemoveTransaction(await readBridgeInstalled(), [dev]);
+  // Installing the checks needs no more of the bridge table; removing them (level off) does.
+  return bridgeInstallTransaction(dev, firewall.bridge, turn.bridgeBaseIntact) ?? bridgeRemoveTransaction(await readBridgeInstalled(), [dev]);
 }
 
 async function removeIn(layer: Layer, devs: readonly IfName[]): Promise<void> {

@@ -1,4 +1,4 @@
-import { BRIDGE_TABLE, parseBridgeInstalled, type BridgeInstalled } from '../compile/bridge.js';
+import { BRIDGE_BASE_CHAIN, BRIDGE_TABLE, bridgeBaseIntact, parseBridgeInstalled, type BridgeInstalled } from '../compile/bridge.js';
 import { parseInstalled, type Installed } from '../compile/installed.js';
 import { HookError } from '../errors.js';
 import type { Family } from '../rules/model.js';
@@ -23,10 +23,21 @@ export async function restore(family: Family, text: string): Promise<void> {
 
 /** What our nft bridge table holds now (nothing when it does not exist). Call it under the hook's lock. */
 export async function readBridgeInstalled(): Promise<BridgeInstalled> {
-  const r = await tryRun('nft', ['list', 'table', 'bridge', BRIDGE_TABLE]);
-  if (r.exitCode === 0) return parseBridgeInstalled(r.stdout);
-  if (/No such file or directory/.test(r.stderr)) return parseBridgeInstalled(undefined);
-  throw new HookError(`nft list table bridge ${BRIDGE_TABLE} failed: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+  return parseBridgeInstalled(await listBridge([]));
+}
+
+/** Whether our bridge table's base chain is as we make it. Call it under the hook's lock. */
+export async function readBridgeBaseIntact(): Promise<boolean> {
+  return bridgeBaseIntact(await listBridge(['chain', 'bridge', BRIDGE_TABLE, BRIDGE_BASE_CHAIN]));
+}
+
+/** `nft list` of our table, or of one chain in it; undefined when it does not exist. */
+async function listBridge(what: readonly string[]): Promise<string | undefined> {
+  const args = ['list', ...(what.length ? what : ['table', 'bridge', BRIDGE_TABLE])];
+  const r = await tryRun('nft', args);
+  if (r.exitCode === 0) return r.stdout;
+  if (/No such file or directory/.test(r.stderr)) return undefined;
+  throw new HookError(`nft ${args.join(' ')} failed: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
 }
 
 /** One atomic nft transaction on our bridge table. */

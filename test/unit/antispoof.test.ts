@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileAntispoof, antispoofWarning } from '../../src/compile/antispoof.js';
-import { bridgeInstallTransaction, bridgeRemoveTransaction, parseBridgeInstalled } from '../../src/compile/bridge.js';
+import { bridgeBaseIntact, bridgeInstallTransaction, bridgeRemoveTransaction, parseBridgeInstalled } from '../../src/compile/bridge.js';
 import { compileVifChains } from '../../src/compile/chains.js';
 import { unwrap } from '../../src/errors.js';
 import { parseIfName } from '../../src/ifname.js';
@@ -152,5 +152,24 @@ describe('bridge transactions', () => {
 
   it('level off has nothing to install (the caller removes what an earlier online installed)', () => {
     expect(bridgeInstallTransaction(dev('vif3.0'), [])).toBeUndefined();
+  });
+});
+
+describe('the bridge table base chain', () => {
+  const listing = (body: string) => `table bridge vif-fw {\n\tchain prerouting {\n${body}\t}\n}\n`;
+  const intact = '\t\ttype filter hook prerouting priority filter; policy accept;\n\t\tiifname vmap @vifs\n';
+
+  it('is left alone when it is exactly ours, rewritten otherwise', () => {
+    expect(bridgeBaseIntact(listing(intact))).toBe(true);
+    expect(bridgeBaseIntact(undefined)).toBe(false);
+    expect(bridgeBaseIntact(listing('\t\ttype filter hook prerouting priority filter; policy accept;\n'))).toBe(false);
+    expect(bridgeBaseIntact(listing(`${intact}\t\tiifname vmap @vifs\n`))).toBe(false);
+    expect(bridgeBaseIntact(listing(intact.replace('accept', 'drop')))).toBe(false);
+  });
+
+  it('an install rewrites the base chain only when it is not intact', () => {
+    const d = dev('vif3.0');
+    expect(bridgeInstallTransaction(d, ['drop'], true)).not.toContain('prerouting iifname');
+    expect(bridgeInstallTransaction(d, ['drop'], false)).toContain('flush chain bridge vif-fw prerouting\nadd rule bridge vif-fw prerouting iifname vmap @vifs\n');
   });
 });
