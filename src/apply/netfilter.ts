@@ -1,5 +1,7 @@
 import { BRIDGE_BASE_CHAIN, BRIDGE_TABLE, bridgeBaseIntact, parseBridgeInstalled, type BridgeInstalled } from '../compile/bridge.js';
-import { parseInstalled, type Installed } from '../compile/installed.js';
+import { QUICK_READ_CHAINS, parseInstalled, parseQuickRead, type Installed, type WholeSkeleton } from '../compile/installed.js';
+import { realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { HookError } from '../errors.js';
 import type { Family } from '../rules/model.js';
 import { oneLine, run, tryRun } from './exec.js';
@@ -10,6 +12,29 @@ const tool = (family: Family, what: 'save' | 'restore') => `${family === 4 ? 'ip
 export async function readInstalled(family: Family): Promise<Installed> {
   const r = await run(tool(family, 'save'), ['-t', 'filter']);
   return parseInstalled(r.stdout);
+}
+
+/** The whole skeleton from one `iptables -S` per chain of QUICK_READ_CHAINS, or undefined when it is not whole. */
+export async function readQuick(family: Family): Promise<WholeSkeleton | undefined> {
+  const cmd = family === 4 ? 'iptables' : 'ip6tables';
+  const listings = await Promise.all(QUICK_READ_CHAINS.map((chain) => tryRun(cmd, ['-w', '-S', chain])));
+  return listings.every((r) => r.exitCode === 0) ? parseQuickRead(listings.map((r) => r.stdout)) : undefined;
+}
+
+/**
+ * Whether the iptables on PATH is iptables-nft (xtables-nft-multi, through Debian's
+ * alternatives or not). Only there does `iptables -S CHAIN` fetch one chain: iptables-legacy
+ * copies the whole table from the kernel for any command.
+ */
+export function iptablesIsNft(): boolean {
+  for (const dir of (process.env.PATH ?? '').split(':').filter(Boolean)) {
+    try {
+      return realpathSync(join(dir, 'iptables-restore')).includes('nft');
+    } catch {
+      // not in this directory
+    }
+  }
+  return false;
 }
 
 /** One atomic transaction; -w waits for the xtables lock instead of failing when another tool holds it. */

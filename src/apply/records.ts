@@ -62,6 +62,15 @@ export async function removeRecord(stateDir: string, vif: string): Promise<void>
   await change(`remove ${file}`, () => rm(file, { force: true }), undefined);
 }
 
+/** How many devices online has installed: a measure of how large the tables are. */
+export async function countRecords(stateDir: string): Promise<number> {
+  try {
+    return (await readdir(join(stateDir, 'vifs'))).filter((n) => n.endsWith('.json')).length;
+  } catch {
+    return 0;
+  }
+}
+
 /** Every record under the state dir, for status, reload and sweep. */
 export async function listRecords(stateDir: string): Promise<VifRecord[]> {
   let names: string[];

@@ -41,7 +41,7 @@ exit: 0 reloaded, 1 failed (nothing changed when a config has an error)`,
 
     // Every config first: an error anywhere changes nothing anywhere.
     const plans = await Promise.all(records.map(async (record) => plan(record, settings)));
-    for (const p of plans) await installFirewall(await takeTurn(locking(settings)), p.record.dev, p.firewall, { acceptAllowed: settings.acceptAllowed });
+    for (const p of plans) await installFirewall(await takeTurn(locking(settings), { likelyNew: false }), p.record.dev, p.firewall, { acceptAllowed: settings.acceptAllowed });
     const flows = await listTrackedFlows();
     for (const p of plans) {
       await writeRecord(settings.stateDir, { ...p.record, antispoof: p.antispoof, configFile: p.configFile, rules: p.rules, appliedAt: new Date().toISOString() });

@@ -1,4 +1,4 @@
-import { DISPATCH, INPUT_CHAIN, TOP_CHAIN, deviceOfVifChain, isOurChain } from './names.js';
+import { DISPATCH, INPUT_CHAIN, SKELETON_BODY, TOP_CHAIN, deviceOfVifChain, isOurChain } from './names.js';
 
 /** What the kernel's filter table holds of ours, for one address family, read from iptables-save. */
 export interface Installed {
@@ -51,6 +51,37 @@ export function parseInstalled(saveText: string): Installed {
     }
   }
   return { chains, forwardJumps, inputJumps, dispatch, devices };
+}
+
+/**
+ * What a quick read of FORWARD, INPUT and TOP_CHAIN alone can tell: that the skeleton is whole
+ * (one jump each from FORWARD and INPUT, TOP_CHAIN's body exactly ours, so the dispatch chains
+ * it names exist). Nothing is known of the devices. iptables-save lists every guest's rules,
+ * which on nf_tables costs ~140 ms per family at 1,000 guests; `iptables -S CHAIN` fetches one chain.
+ */
+export interface WholeSkeleton {
+  readonly kind: 'whole skeleton';
+}
+
+/** The chains the quick read lists with `iptables -S`. */
+export const QUICK_READ_CHAINS = ['FORWARD', 'INPUT', TOP_CHAIN] as const;
+
+/** `iptables -S` of each of QUICK_READ_CHAINS, in that order → the whole skeleton, or undefined when it is not whole. */
+export function parseQuickRead(listings: readonly string[]): WholeSkeleton | undefined {
+  const save = ['*filter'];
+  for (const line of listings.join('\n').split('\n')) {
+    const declared = /^-[NP] (\S+)/.exec(line);
+    if (declared) save.push(`:${declared[1]} -`);
+    else if (line.startsWith('-A ')) save.push(line);
+  }
+  const installed = parseInstalled(save.join('\n'));
+  const body = installed.dispatch.get(TOP_CHAIN) ?? [];
+  const whole =
+    installed.forwardJumps.length === 1 &&
+    installed.inputJumps.length === 1 &&
+    body.length === SKELETON_BODY.length &&
+    body.every((spec, i) => spec === SKELETON_BODY[i]);
+  return whole ? { kind: 'whole skeleton' } : undefined;
 }
 
 export function jumpTarget(spec: string): string | undefined {

@@ -13,6 +13,8 @@ export const DISPATCH = { out: 'VIF-FW-OUT', in: 'VIF-FW-IN', pass: 'VIF-FW-PASS
 /** Reached from INPUT: each guest's out rules for what it sends to dom0 itself (see transaction.ts). */
 export const INPUT_CHAIN = 'VIF-FW-INPUT';
 export const SKELETON_CHAINS = [TOP_CHAIN, DISPATCH.out, DISPATCH.in, DISPATCH.pass, INPUT_CHAIN] as const;
+/** TOP_CHAIN's rules. */
+export const SKELETON_BODY = [DISPATCH.out, DISPATCH.in, DISPATCH.pass].map((c) => `-j ${c}`);
 
 const VIF_CHAIN_PREFIX = 'vif-fw-';
 

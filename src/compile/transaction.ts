@@ -1,7 +1,7 @@
 import type { IfName } from '../ifname.js';
 import type { VifChainBodies } from './chains.js';
-import { type Installed, dispatchRulesOf } from './installed.js';
-import { DISPATCH, INPUT_CHAIN, SKELETON_CHAINS, TOP_CHAIN, vifChain } from './names.js';
+import { type Installed, type WholeSkeleton, dispatchRulesOf } from './installed.js';
+import { DISPATCH, INPUT_CHAIN, SKELETON_BODY, SKELETON_CHAINS, TOP_CHAIN, vifChain } from './names.js';
 
 /**
  * Transactions for `iptables-restore --noflush`: everything for one vif in one family
@@ -24,18 +24,20 @@ export interface InstallOptions {
 }
 
 export function installTransaction(
-  installed: Installed,
+  installed: Installed | WholeSkeleton,
   dev: IfName,
   bodies: VifChainBodies,
   options: InstallOptions,
 ): string {
-  const lines: string[] = [...skeletonRepair(installed)];
+  const quick = 'kind' in installed;
   // Old dispatch rules go first, so a re-install leaves exactly one copy.
-  for (const [chain, spec] of dispatchRulesOf(installed, dev)) lines.push(`-D ${chain} ${spec}`);
+  const lines = quick ? [] : [...skeletonRepair(installed), ...dispatchRulesOf(installed, dev).map(([chain, spec]) => `-D ${chain} ${spec}`)];
   for (const dir of ['in', 'out'] as const) {
     const chain = vifChain(dir, dev);
-    // Declaring a chain that exists flushes it (with --noflush too): replace in place.
-    lines.push(`:${chain} - [0:0]`);
+    // Declaring a chain that exists flushes it (with --noflush too): replace in place. After a
+    // quick read, -N instead: it fails the commit if the device was installed after all, and
+    // the caller reads everything and tries again.
+    lines.push(quick ? `-N ${chain}` : `:${chain} - [0:0]`);
     for (const spec of bodies[dir]) lines.push(`-A ${chain} ${spec}`);
   }
   lines.push(`-A ${DISPATCH.out} ${physdev.out(dev)} -j ${vifChain('out', dev)}`);
@@ -70,8 +72,6 @@ export function removeTransaction(installed: Installed, devs: readonly IfName[])
   if (lastDevice) for (const c of SKELETON_CHAINS) if (installed.chains.has(c)) lines.push(`-X ${c}`);
   return wrap(lines);
 }
-
-const SKELETON_BODY = [DISPATCH.out, DISPATCH.in, DISPATCH.pass].map((c) => `-j ${c}`);
 
 /**
  * The dispatch skeleton: FORWARD → VIF-FW → (VIF-FW-OUT, VIF-FW-IN, VIF-FW-PASS), and INPUT → VIF-FW-INPUT.

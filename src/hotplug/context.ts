@@ -14,7 +14,7 @@ export interface CallContext {
 }
 
 export function locking(settings: Settings): Locking {
-  return { lockFile: join(settings.stateDir, 'lock'), timeoutSeconds: settings.lockTimeoutSeconds };
+  return { stateDir: settings.stateDir, lockFile: join(settings.stateDir, 'lock'), timeoutSeconds: settings.lockTimeoutSeconds };
 }
 
 /** vif-common.sh: a vifname= rename applies to the vif and, with -emu appended, to its emulated twin. */

@@ -28,7 +28,7 @@ export interface OnlineOutcome {
 export async function online(ctx: CallContext): Promise<OnlineOutcome> {
   const { invocation: inv, settings } = ctx;
   // The lock and the kernel's tables need nothing of the guest: take them meanwhile.
-  const turn = takeTurn(locking(settings));
+  const turn = takeTurn(locking(settings), { likelyNew: true });
   turn.catch(() => undefined); // awaited below; must not count as unhandled before then
   let plan: OnlinePlan;
   try {

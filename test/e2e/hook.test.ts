@@ -1,3 +1,6 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHookWorld, net, type HookWorld } from '../support/hook.js';
 import { destroyAllDom0s, holdTcpConnection, listenTcp, listenUdp, pings, requireRoot, tcpConnects, udpReaches } from '../support/netns.js';
@@ -7,6 +10,9 @@ import { prepareOfflineLikeLibxl } from '../support/xenstore.js';
  * The hook end to end: dist/vif-firewall run as libxl runs it, in a simulated dom0
  * (network namespaces, a real bridge, real iptables), judged by real packets.
  */
+
+/** The quick read of a large table is for iptables-nft only. */
+const IPTABLES_NFT = execFileSync('iptables', ['--version'], { encoding: 'utf8' }).includes('nf_tables');
 
 const RULES = `name = "george"
 vif = [ 'mac=00:16:3e:00:00:02,bridge=xenbr0,ip=192.0.2.10,script=vif-firewall' ]
@@ -90,6 +96,37 @@ describe.skipIf(!requireRoot('hook end-to-end tests'))('vif-firewall online/offl
     expect(await w.tables()).toBe(before);
     expect((await w.dom0.link('vif2.0'))?.master).toBeUndefined();
     expect((await w.offline(vif)).exitCode).toBe(0);
+    expect(await w.tables()).toBe(before);
+  });
+
+  it.skipIf(!IPTABLES_NFT)('on a host with many guests (iptables-nft), a new device reads only the skeleton; a re-online falls back to the full read', async () => {
+    const { vif } = await georgeUp();
+    const before = await w.tables();
+    expect((await w.online(vif)).exitCode).toBe(0);
+    // Records of 60 more guests: what online leaves on a large host.
+    mkdirSync(join(w.stateDir, 'vifs'), { recursive: true });
+    for (let d = 100; d < 160; d++) writeFileSync(join(w.stateDir, 'vifs', `vif${d}.0.json`), JSON.stringify({ vif: `vif${d}.0`, dev: `vif${d}.0` }));
+    await w.dom0.addGuest('fred', { dom0Dev: 'vif3.0', ...net.guest(1) });
+    w.writeConfig('fred', 'name = "fred"\nfirewall = [ "allow in tcp 22" ]\n');
+    const fred = w.fillVif({ domid: 3, devid: 0, name: 'fred' });
+
+    const quick = await w.run(['online', 'vif3.0', '--verbose']);
+    expect(quick.exitCode).toBe(0);
+    expect(quick.stderr).toContain('$ iptables -w -S VIF-FW');
+    expect(quick.stderr).not.toContain('iptables-save');
+    const both = await w.tables();
+    expect(both).toContain('-A VIF-FW-IN -m physdev --physdev-out vif3.0 --physdev-is-bridged -j vif-fw-in-vif3.0');
+
+    const again = await w.run(['online', 'vif3.0', '--verbose']);
+    expect(again.exitCode).toBe(0);
+    expect(again.stderr).toContain('Chain already exists');
+    expect(again.stderr).toContain('$ iptables-save -t filter');
+    expect(await w.tables()).toBe(both);
+
+    for (const [domid, v] of [[3, fred], [2, vif]] as const) {
+      prepareOfflineLikeLibxl(w.xs, domid, 0);
+      expect((await w.offline(v)).exitCode).toBe(0);
+    }
     expect(await w.tables()).toBe(before);
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseInstalled } from '../../src/compile/installed.js';
+import { parseInstalled, parseQuickRead } from '../../src/compile/installed.js';
 import { installTransaction, removeTransaction } from '../../src/compile/transaction.js';
 import { unwrap } from '../../src/errors.js';
 import { parseIfName } from '../../src/ifname.js';
@@ -199,3 +199,33 @@ function removeDevice(save: string, name: string): string {
     .filter((l) => !l.includes(name))
     .join('\n');
 }
+
+describe('the quick read of a large table (iptables -S FORWARD, INPUT, VIF-FW)', () => {
+  const forward = '-P FORWARD DROP\n-A FORWARD -j VIF-FW\n-A FORWARD -j DOCKER-USER\n';
+  const input = '-P INPUT ACCEPT\n-A INPUT -j VIF-FW-INPUT\n';
+  const top = '-N VIF-FW\n-A VIF-FW -j VIF-FW-OUT\n-A VIF-FW -j VIF-FW-IN\n-A VIF-FW -j VIF-FW-PASS\n';
+
+  it('finds the skeleton whole only when it is exactly ours', () => {
+    expect(parseQuickRead([forward, input, top])).toEqual({ kind: 'whole skeleton' });
+    expect(parseQuickRead([forward + '-A FORWARD -j VIF-FW\n', input, top])).toBeUndefined();
+    expect(parseQuickRead(['-P FORWARD DROP\n', input, top])).toBeUndefined();
+    expect(parseQuickRead([forward, '-P INPUT ACCEPT\n', top])).toBeUndefined();
+    expect(parseQuickRead([forward, input, '-N VIF-FW\n-A VIF-FW -j VIF-FW-OUT\n-A VIF-FW -j VIF-FW-IN\n'])).toBeUndefined();
+  });
+
+  it('creates the device chains with -N, so the commit fails if they exist, and repairs nothing', () => {
+    expect(installTransaction({ kind: 'whole skeleton' }, dev('vif4.0'), bodies, accept)).toBe(`*filter
+-N vif-fw-in-vif4.0
+-A vif-fw-in-vif4.0 -p tcp -m tcp --dport 22 -j RETURN
+-A vif-fw-in-vif4.0 -j DROP
+-N vif-fw-out-vif4.0
+-A vif-fw-out-vif4.0 -j RETURN
+-A VIF-FW-OUT -m physdev --physdev-in vif4.0 -j vif-fw-out-vif4.0
+-A VIF-FW-IN -m physdev --physdev-out vif4.0 --physdev-is-bridged -j vif-fw-in-vif4.0
+-A VIF-FW-INPUT -m physdev --physdev-in vif4.0 -j vif-fw-out-vif4.0
+-A VIF-FW-PASS -m physdev --physdev-in vif4.0 -j ACCEPT
+-A VIF-FW-PASS -m physdev --physdev-out vif4.0 --physdev-is-bridged -j ACCEPT
+COMMIT
+`);
+  });
+});
