@@ -159,7 +159,7 @@ async function main(): Promise<number> {
       hook,
       options: { ...opts, json: undefined, md: undefined, svg: undefined, hook: undefined },
       preinstall:
-        'one iptables-restore --noflush transaction per family, cloned from what one real call of the same approach installed (learnt from the kernel), verified rule for rule against the tables sequential calls leave',
+        "one iptables-restore --noflush transaction per family, cloned from what one real call of the same approach installed (learnt from the kernel), verified rule for rule against the tables sequential calls leave; for vif-firewall also every guest's anti-spoofing chain in one nft transaction (from its own compiler, verified against the bridge table sequential calls leave) and its state record (cloned from the one the real call wrote)",
       durationS: 0,
       loadBefore: loadavg()[0]!,
     },

@@ -1,6 +1,9 @@
 import { applyTemplate, bulkTransaction, canonical, exact, firstDifference, isEmptyTemplate, learnTemplate, ruleCount, type Table, type Template } from './tables.js';
 import { summarize, type Summary } from './stats.js';
-import type { Approach, Backend, Family, JobResult, World } from './world.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bridgeBulkScript, learnRecord, recordsFor, type Guest } from './hookState.js';
+import { macOf, type Approach, type Backend, type Family, type JobResult, type World } from './world.js';
 
 /** Raw results, as written to the JSON file. */
 export interface CellResult {
@@ -92,6 +95,8 @@ export class Bench {
   private probeLink = false;
   private stormLinks = 0;
   private templateLink = false;
+  /** The state record the hook's template online wrote. */
+  private record: Record<string, unknown> | undefined;
 
   constructor(readonly w: World) {}
 
@@ -122,6 +127,7 @@ export class Bench {
     if (up.code !== 0) throw new Error(failure(`${approach} online of the template vif`, up));
     const after = await this.tables();
     const t = { 4: learnTemplate(before[4], after[4], dev), 6: learnTemplate(before[6], after[6], dev) };
+    if (approach === 'hook') this.record = learnRecord(this.w.stateDir, dev);
     if (isEmptyTemplate(t[4]) && isEmptyTemplate(t[6])) throw new Error(`${approach} online installed no rule`);
     this.w.prepareOffline(TEMPLATE_DOMID);
     const down = await this.w.runner.one(this.w.job(approach, 'offline', vif, portsFor(k)));
@@ -133,11 +139,23 @@ export class Bench {
     return t;
   }
 
-  /** Installs devs with one restore per family; returns its time. */
+  /**
+   * Installs devs with one restore per family; for the hook also their anti-spoofing checks
+   * (one nft transaction) and state records, as online leaves them. Returns its time.
+   */
   private async bulk(approach: Approach, k: number, devs: readonly string[]): Promise<number> {
     const t = await this.template(approach, k);
     let ms = 0;
     for (const f of FAMILIES) if (!isEmptyTemplate(t[f])) ms += await this.w.restoreNoflush(f, bulkTransaction(t[f], devs));
+    if (approach === 'hook' && devs.length > 0) {
+      const guests: Guest[] = devs.map((dev) => {
+        const domid = Number(/^vif(\d+)\.0$/.exec(dev)![1]);
+        return { domid, dev, name: nameOf(domid), mac: macOf(domid) };
+      });
+      ms += await this.w.nftScript(await bridgeBulkScript(join(this.w.configDir, `${nameOf(TEMPLATE_DOMID)}.cfg`), guests));
+      mkdirSync(join(this.w.stateDir, 'vifs'), { recursive: true });
+      for (const [file, text] of recordsFor(this.record!, guests)) writeFileSync(join(this.w.stateDir, 'vifs', file), text);
+    }
     return ms;
   }
 
@@ -159,9 +177,12 @@ export class Bench {
         if (r.code !== 0) return { backend: this.w.backend, approach, devices: n, ok: false, detail: failure('online', r) };
       }
       const sequential = await this.tables();
+      const sequentialBridge = await this.w.bridgeTable();
       await this.w.reset();
       await this.bulk(approach, k, devs);
       const bulk = await this.tables();
+      if ((await this.w.bridgeTable()) !== sequentialBridge)
+        return { backend: this.w.backend, approach, devices: n, ok: false, detail: `bridge table: bulk differs from sequential calls:\n${sequentialBridge}\n---\n${await this.w.bridgeTable()}` };
       const expected = this.expected(approach, k, devs);
       for (const f of FAMILIES) {
         if (exact(sequential[f]) !== exact(expected[f]))

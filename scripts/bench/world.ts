@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { createDom0, type Dom0 } from '../../test/support/netns.js';
 import { FakeXenstore, fillVifLikeLibxl, prepareOfflineLikeLibxl, type FilledVif } from '../../test/support/xenstore.js';
+import { BRIDGE_TABLE } from '../../src/compile/bridge.js';
 import { parseSave, type Table } from './tables.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -14,6 +15,11 @@ export const RSS_PROBE = join(HERE, 'rss-probe.cjs');
 export const BASELINE = join(ROOT, 'scripts/baseline-vif.sh');
 
 export type Backend = 'nft' | 'legacy';
+
+/** The MAC libxl would give the guest with this domid here (xenstore `mac`). */
+export function macOf(domid: number): string {
+  return `00:16:3e:${[domid >> 16, domid >> 8, domid].map((b) => (b & 255).toString(16).padStart(2, '0')).join(':')}`;
+}
 export type Approach = 'baseline' | 'hook';
 export type Family = 4 | 6;
 
@@ -197,11 +203,23 @@ export class World {
     return parseSave(this.base[family]);
   }
 
-  /** Back to the base tables (ours all gone, ADMIN there) in one transaction per family, and no state records. */
+  /** Back to the base tables (ours all gone, ADMIN there) in one transaction per family, no bridge table of ours, and no state records. */
   async reset(): Promise<void> {
     for (const family of [4, 6] as const)
       await this.runner.must({ cmd: family === 4 ? 'iptables-restore' : 'ip6tables-restore', args: ['-w'], input: this.base[family], env: this.env(), timeoutMs: 120_000 });
+    if (await this.bridgeTable()) await this.nftScript(`delete table bridge ${BRIDGE_TABLE}\n`);
     rmSync(join(this.stateDir, 'vifs'), { recursive: true, force: true });
+  }
+
+  /** The hook's nft bridge table (anti-spoofing) as `nft list` prints it; '' when there is none. */
+  async bridgeTable(): Promise<string> {
+    const r = await this.runner.one({ cmd: 'nft', args: ['list', 'table', 'bridge', BRIDGE_TABLE], env: this.env() });
+    return r.code === 0 ? r.stdout : '';
+  }
+
+  /** One nft transaction; returns its time. */
+  async nftScript(text: string): Promise<number> {
+    return (await this.runner.must({ cmd: 'nft', args: ['-f', '-'], input: text, env: this.env(), timeoutMs: 300_000 })).ms;
   }
 
   async restoreNoflush(family: Family, text: string): Promise<number> {
@@ -247,7 +265,7 @@ export class World {
       domid,
       devid: 0,
       name,
-      mac: `00:16:3e:${((domid >> 16) & 255).toString(16).padStart(2, '0')}:${((domid >> 8) & 255).toString(16).padStart(2, '0')}:${(domid & 255).toString(16).padStart(2, '0')}`,
+      mac: macOf(domid),
       script: '/etc/xen/scripts/vif-firewall',
     });
   }
