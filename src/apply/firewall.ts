@@ -1,7 +1,7 @@
-import { bridgeInstallTransaction, bridgeRemoveTransaction } from '../compile/bridge.js';
+import { bridgeInstallTransaction, bridgeQuickRemoveTransaction, bridgeRemoveTransaction } from '../compile/bridge.js';
 import type { VifFirewall } from '../compile/firewall.js';
 import type { Installed, WholeSkeleton } from '../compile/installed.js';
-import { installTransaction, removeTransaction, type InstallOptions } from '../compile/transaction.js';
+import { installTransaction, quickRemoveTransaction, removeTransaction, type InstallOptions } from '../compile/transaction.js';
 import type { IfName } from '../ifname.js';
 import type { Family } from '../rules/model.js';
 import { acquireLock, withLock, type Release } from './lock.js';
@@ -40,7 +40,7 @@ export interface Turn {
 export async function takeTurn(locking: Locking, { likelyNew }: { likelyNew: boolean }): Promise<Turn> {
   const release = await acquireLock(locking.lockFile, locking.timeoutSeconds);
   try {
-    const quick = likelyNew && iptablesIsNft() && (await countRecords(locking.stateDir)) >= QUICK_READ_FROM;
+    const quick = likelyNew && (await quickReadPays(locking));
     const read = async (family: Family) => (quick && (await readQuick(family))) || readInstalled(family);
     const [v4, v6, bridgeBaseIntact] = await Promise.all([read(4), read(6), readBridgeBaseIntact()]);
     return { installed: { 4: v4, 6: v6 }, bridgeBaseIntact, release };
@@ -67,11 +67,30 @@ export async function installFirewall(turn: Turn, dev: IfName, firewall: VifFire
   }
 }
 
-/** Removes everything of the devices in every layer; a no-op where nothing is installed. */
-export async function removeFirewall(devs: readonly IfName[], locking: Locking): Promise<void> {
+/**
+ * Removes everything of the devices in every layer; a no-op where nothing is installed. One
+ * device removed as it was installed with `installedWith` is, on a large iptables-nft table,
+ * removed without reading the table first (falling back to the full read if that fails).
+ */
+export async function removeFirewall(devs: readonly IfName[], locking: Locking, installedWith?: InstallOptions): Promise<void> {
   await withLock(locking.lockFile, locking.timeoutSeconds, async () => {
-    await Promise.all(LAYERS.map((layer) => removeIn(layer, devs)));
+    const [dev] = devs;
+    const quick = installedWith && devs.length === 1 && (await quickReadPays(locking));
+    await Promise.all(
+      LAYERS.map(async (layer) => {
+        if (quick) {
+          const text = layer === 'bridge' ? bridgeQuickRemoveTransaction(dev!) : quickRemoveTransaction(dev!, installedWith);
+          if (await apply(layer, text).then(() => true, () => false)) return;
+        }
+        await removeIn(layer, devs);
+      }),
+    );
   });
+}
+
+/** Whether reading less than the whole table pays: a large table on iptables-nft. */
+async function quickReadPays(locking: Locking): Promise<boolean> {
+  return iptablesIsNft() && (await countRecords(locking.stateDir)) >= QUICK_READ_FROM;
 }
 
 async function installIn(layer: Layer, turn: Turn, dev: IfName, firewall: VifFirewall, options: InstallOptions): Promise<void> {

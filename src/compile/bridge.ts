@@ -82,10 +82,19 @@ export function bridgeRemoveTransaction(installed: BridgeInstalled, devs: readon
   if (mine(installed.chains).length === 0 && mine(installed.elements).length === 0) return undefined;
   const others = [...installed.chains, ...installed.elements].filter((d) => !(devs as readonly string[]).includes(d));
   if (others.length === 0) return wrap([`delete table bridge ${BRIDGE_TABLE}`]);
-  return wrap([
-    ...mine(installed.elements).map((d) => `delete element ${at(MAP)} { "${d}" }`),
-    ...mine(installed.chains).flatMap((d) => [`flush chain ${at(bridgeChain(d))}`, `delete chain ${at(bridgeChain(d))}`]),
-  ]);
+  return wrap(removeDevices(mine(installed.elements), mine(installed.chains)));
+}
+
+/** Removes one device's checks without reading the table, for a large table where other devices stay; the commit fails if they are not there. */
+export function bridgeQuickRemoveTransaction(dev: IfName): string {
+  return wrap(removeDevices([dev], [dev]));
+}
+
+function removeDevices(elements: readonly IfName[], chains: readonly IfName[]): string[] {
+  return [
+    ...elements.map((d) => `delete element ${at(MAP)} { "${d}" }`),
+    ...chains.flatMap((d) => [`flush chain ${at(bridgeChain(d))}`, `delete chain ${at(bridgeChain(d))}`]),
+  ];
 }
 
 function wrap(lines: readonly string[]): string {

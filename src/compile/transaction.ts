@@ -40,15 +40,39 @@ export function installTransaction(
     lines.push(quick ? `-N ${chain}` : `:${chain} - [0:0]`);
     for (const spec of bodies[dir]) lines.push(`-A ${chain} ${spec}`);
   }
-  lines.push(`-A ${DISPATCH.out} ${physdev.out(dev)} -j ${vifChain('out', dev)}`);
-  lines.push(`-A ${DISPATCH.in} ${physdev.in(dev)} -j ${vifChain('in', dev)}`);
-  // What the guest sends to dom0 itself passes its out rules too; what they allow goes on through INPUT.
-  lines.push(`-A ${INPUT_CHAIN} ${physdev.out(dev)} -j ${vifChain('out', dev)}`);
-  if (options.acceptAllowed) {
-    lines.push(`-A ${DISPATCH.pass} ${physdev.out(dev)} -j ACCEPT`);
-    lines.push(`-A ${DISPATCH.pass} ${physdev.in(dev)} -j ACCEPT`);
-  }
+  for (const [chain, spec] of dispatchRules(dev, options)) lines.push(`-A ${chain} ${spec}`);
   return wrap(lines);
+}
+
+/** One device's rules in the dispatch chains, as [chain, spec]. */
+function dispatchRules(dev: IfName, options: InstallOptions): [string, string][] {
+  return [
+    [DISPATCH.out, `${physdev.out(dev)} -j ${vifChain('out', dev)}`],
+    [DISPATCH.in, `${physdev.in(dev)} -j ${vifChain('in', dev)}`],
+    // What the guest sends to dom0 itself passes its out rules too; what they allow goes on through INPUT.
+    [INPUT_CHAIN, `${physdev.out(dev)} -j ${vifChain('out', dev)}`],
+    ...(options.acceptAllowed
+      ? ([
+          [DISPATCH.pass, `${physdev.out(dev)} -j ACCEPT`],
+          [DISPATCH.pass, `${physdev.in(dev)} -j ACCEPT`],
+        ] as [string, string][])
+      : []),
+  ];
+}
+
+/**
+ * Removes one device without reading the table, for a large table where other devices stay:
+ * its dispatch rules as installTransaction adds them with these options, then its chains. If
+ * the kernel holds anything else (installed with other options, or not installed), the
+ * commit fails and the caller reads everything.
+ */
+export function quickRemoveTransaction(dev: IfName, options: InstallOptions): string {
+  const chains = (['in', 'out'] as const).map((d) => vifChain(d, dev));
+  return wrap([
+    ...dispatchRules(dev, options).map(([chain, spec]) => `-D ${chain} ${spec}`),
+    ...chains.map((c) => `-F ${c}`),
+    ...chains.map((c) => `-X ${c}`),
+  ]);
 }
 
 /** Removes every rule of the given devices; undefined when none of them has anything installed (offline twice is a no-op). */

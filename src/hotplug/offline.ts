@@ -30,7 +30,7 @@ export async function offline(ctx: CallContext): Promise<OfflineOutcome> {
     addresses = (backend.get('ip') ?? '').split(/\s+/).filter(Boolean);
   }
   const device = await detachPort(dev);
-  await removeFirewall([dev], locking(settings));
+  await removeFirewall([dev], locking(settings), { acceptAllowed: settings.acceptAllowed });
   ctx.warnings.push(...(await forgetConnections(addresses)));
   await removeRecord(settings.stateDir, inv.vif);
   return { dev, domain: record?.domain, device };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileAntispoof, antispoofWarning } from '../../src/compile/antispoof.js';
-import { bridgeBaseIntact, bridgeInstallTransaction, bridgeRemoveTransaction, parseBridgeInstalled } from '../../src/compile/bridge.js';
+import { bridgeBaseIntact, bridgeInstallTransaction, bridgeQuickRemoveTransaction, bridgeRemoveTransaction, parseBridgeInstalled } from '../../src/compile/bridge.js';
 import { compileVifChains } from '../../src/compile/chains.js';
 import { unwrap } from '../../src/errors.js';
 import { parseIfName } from '../../src/ifname.js';
@@ -148,6 +148,7 @@ describe('bridge transactions', () => {
     );
     expect(bridgeRemoveTransaction(two, [dev('vif2.0'), dev('vif3.0')])).toBe('delete table bridge vif-fw\n');
     expect(bridgeRemoveTransaction(two, [dev('vif9.0')])).toBeUndefined();
+    expect(bridgeQuickRemoveTransaction(dev('vif3.0'))).toBe(bridgeRemoveTransaction(two, [dev('vif3.0')]));
   });
 
   it('level off has nothing to install (the caller removes what an earlier online installed)', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseInstalled, parseQuickRead } from '../../src/compile/installed.js';
-import { installTransaction, removeTransaction } from '../../src/compile/transaction.js';
+import { installTransaction, quickRemoveTransaction, removeTransaction } from '../../src/compile/transaction.js';
 import { unwrap } from '../../src/errors.js';
 import { parseIfName } from '../../src/ifname.js';
 
@@ -227,5 +227,16 @@ describe('the quick read of a large table (iptables -S FORWARD, INPUT, VIF-FW)',
 -A VIF-FW-PASS -m physdev --physdev-out vif4.0 --physdev-is-bridged -j ACCEPT
 COMMIT
 `);
+  });
+});
+
+describe('the quick removal from a large table', () => {
+  it('deletes exactly what installTransaction adds with the same options, then the chains', () => {
+    const text = installTransaction({ kind: 'whole skeleton' }, dev('vif4.0'), bodies, accept);
+    const added = text.split('\n').filter((l) => /^-A VIF-FW/.test(l)).map((l) => l.replace(/^-A/, '-D'));
+    expect(quickRemoveTransaction(dev('vif4.0'), accept)).toBe(
+      ['*filter', ...added, '-F vif-fw-in-vif4.0', '-F vif-fw-out-vif4.0', '-X vif-fw-in-vif4.0', '-X vif-fw-out-vif4.0', 'COMMIT', ''].join('\n'),
+    );
+    expect(quickRemoveTransaction(dev('vif4.0'), { acceptAllowed: false })).not.toContain('VIF-FW-PASS');
   });
 });
