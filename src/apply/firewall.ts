@@ -19,11 +19,13 @@ export interface Locking {
 }
 
 /**
- * From this many installed devices on, an install on iptables-nft reads the skeleton alone
- * rather than every guest's rules: iptables-save costs ~12 ms per family at 100 guests of
- * 20 rules and grows with them, the quick read costs ~6 small processes at any size.
+ * From this many installed devices on, a table counts as large: a removal does not read it
+ * first, and an install on iptables-nft reads the skeleton alone rather than every guest's
+ * rules (iptables-save costs ~12 ms per family at 100 guests of 20 rules and grows with them;
+ * the quick read is 6 small processes at any size, where iptables-legacy copies the whole
+ * table for each).
  */
-const QUICK_READ_FROM = 50;
+const LARGE_FROM = 50;
 
 /** The hook's lock, held, and what the kernel held of ours when it was taken. */
 export interface Turn {
@@ -40,7 +42,7 @@ export interface Turn {
 export async function takeTurn(locking: Locking, { likelyNew }: { likelyNew: boolean }): Promise<Turn> {
   const release = await acquireLock(locking.lockFile, locking.timeoutSeconds);
   try {
-    const quick = likelyNew && (await quickReadPays(locking));
+    const quick = likelyNew && iptablesIsNft() && (await large(locking));
     const read = async (family: Family) => (quick && (await readQuick(family))) || readInstalled(family);
     const [v4, v6, bridgeBaseIntact] = await Promise.all([read(4), read(6), readBridgeBaseIntact()]);
     return { installed: { 4: v4, 6: v6 }, bridgeBaseIntact, release };
@@ -69,13 +71,13 @@ export async function installFirewall(turn: Turn, dev: IfName, firewall: VifFire
 
 /**
  * Removes everything of the devices in every layer; a no-op where nothing is installed. One
- * device removed as it was installed with `installedWith` is, on a large iptables-nft table,
- * removed without reading the table first (falling back to the full read if that fails).
+ * device removed as it was installed with `installedWith` is, from a large table, removed
+ * without reading the table first (falling back to the full read if that fails).
  */
 export async function removeFirewall(devs: readonly IfName[], locking: Locking, installedWith?: InstallOptions): Promise<void> {
   await withLock(locking.lockFile, locking.timeoutSeconds, async () => {
     const [dev] = devs;
-    const quick = installedWith && devs.length === 1 && (await quickReadPays(locking));
+    const quick = installedWith && devs.length === 1 && (await large(locking));
     await Promise.all(
       LAYERS.map(async (layer) => {
         if (quick) {
@@ -88,9 +90,8 @@ export async function removeFirewall(devs: readonly IfName[], locking: Locking, 
   });
 }
 
-/** Whether reading less than the whole table pays: a large table on iptables-nft. */
-async function quickReadPays(locking: Locking): Promise<boolean> {
-  return iptablesIsNft() && (await countRecords(locking.stateDir)) >= QUICK_READ_FROM;
+async function large(locking: Locking): Promise<boolean> {
+  return (await countRecords(locking.stateDir)) >= LARGE_FROM;
 }
 
 async function installIn(layer: Layer, turn: Turn, dev: IfName, firewall: VifFirewall, options: InstallOptions): Promise<void> {

@@ -1,5 +1,5 @@
-import { BRIDGE_BASE_CHAIN, BRIDGE_TABLE, bridgeBaseIntact, parseBridgeInstalled, type BridgeInstalled } from '../compile/bridge.js';
-import { QUICK_READ_CHAINS, parseInstalled, parseQuickRead, type Installed, type WholeSkeleton } from '../compile/installed.js';
+import { BRIDGE_BASE_CHAIN, BRIDGE_TABLE, bridgeBaseIntact, isBridgeInstalledLine, parseBridgeInstalled, type BridgeInstalled } from '../compile/bridge.js';
+import { QUICK_READ_CHAINS, isInstalledLine, parseInstalled, parseQuickRead, type Installed, type WholeSkeleton } from '../compile/installed.js';
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { HookError } from '../errors.js';
@@ -10,7 +10,7 @@ const tool = (family: Family, what: 'save' | 'restore') => `${family === 4 ? 'ip
 
 /** What the filter table holds of ours now. Call it under the hook's lock. */
 export async function readInstalled(family: Family): Promise<Installed> {
-  const r = await run(tool(family, 'save'), ['-t', 'filter']);
+  const r = await run(tool(family, 'save'), ['-t', 'filter'], { keepLines: isInstalledLine });
   return parseInstalled(r.stdout);
 }
 
@@ -59,7 +59,7 @@ export async function readBridgeBaseIntact(): Promise<boolean> {
 /** `nft list` of our table, or of one chain in it; undefined when it does not exist. */
 async function listBridge(what: readonly string[]): Promise<string | undefined> {
   const args = ['list', ...(what.length ? what : ['table', 'bridge', BRIDGE_TABLE])];
-  const r = await tryRun('nft', args);
+  const r = await tryRun('nft', args, { keepLines: isBridgeInstalledLine });
   if (r.exitCode === 0) return r.stdout;
   if (/No such file or directory/.test(r.stderr)) return undefined;
   throw new HookError(`nft ${args.join(' ')} failed: ${r.stderr.trim() || `exit ${r.exitCode}`}`);

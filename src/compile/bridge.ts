@@ -28,6 +28,11 @@ export interface BridgeInstalled {
   readonly elements: ReadonlySet<string>;
 }
 
+/** Whether parseBridgeInstalled or bridgeBaseIntact can use a line of `nft list`: the devices' rules (most of a large table) are dropped as they arrive. */
+export function isBridgeInstalledLine(line: string): boolean {
+  return !/^\s*(?:ether|ip6?|arp|meta|icmpv6|udp|tcp|drop|accept|return)\b/.test(line) || line.includes('jump vif-fw-');
+}
+
 export function parseBridgeInstalled(listing: string | undefined): BridgeInstalled {
   const text = listing ?? '';
   const chains = new Set([...text.matchAll(/^\s*chain vif-fw-(\S+) \{/gm)].map((m) => m[1]!));

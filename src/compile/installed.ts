@@ -84,6 +84,11 @@ export function parseQuickRead(listings: readonly string[]): WholeSkeleton | und
   return whole ? { kind: 'whole skeleton' } : undefined;
 }
 
+/** Whether parseInstalled can use an iptables-save line: all others (every guest's own rules, most of a large table) can be dropped as they arrive. */
+export function isInstalledLine(line: string): boolean {
+  return /^(?:\*|:(?:VIF-FW|vif-fw-)|-A (?:FORWARD|INPUT|VIF-FW) )/.test(line) || line.startsWith('-A VIF-FW-');
+}
+
 export function jumpTarget(spec: string): string | undefined {
   return /(?:^| )-[jg] (\S+)/.exec(spec)?.[1];
 }
