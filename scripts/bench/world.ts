@@ -186,9 +186,12 @@ export class World {
     }
   }
 
-  /** PATH and the fake xenstore: the environment both approaches run with, as libxl's children. */
+  /**
+   * PATH and the fake xenstore: the environment both approaches run with, as libxl's children.
+   * The hook keeps its code cache in its state dir, as it does by default (/run/vif-firewall).
+   */
   env(extra: Record<string, string> = {}): Record<string, string> {
-    return { PATH: [this.binDir, this.xs.binDir, ...SBIN].join(':'), XENSTORE_ROOT: this.xs.root, ...extra };
+    return { PATH: [this.binDir, this.xs.binDir, ...SBIN].join(':'), XENSTORE_ROOT: this.xs.root, VIF_FIREWALL_CODE_CACHE: this.stateDir, ...extra };
   }
 
   async saveText(family: Family): Promise<string> {
