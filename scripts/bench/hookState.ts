@@ -26,7 +26,7 @@ export interface Guest {
 export async function bridgeBulkScript(configFile: string, guests: readonly Guest[]): Promise<string> {
   const { ruleSet } = await readGuestRules(configFile, 0);
   return guests
-    .map((g, i) => bridgeInstallTransaction(unwrap(parseIfName(g.dev)), compileAntispoof(antispoofSpec('full', g.mac, undefined, 'bench'), ruleSet), i > 0) ?? '')
+    .map((g, i) => bridgeInstallTransaction(unwrap(parseIfName(g.dev)), compileAntispoof(antispoofSpec('full', g.mac, undefined, 'bench'), ruleSet), i === 0) ?? '')
     .join('');
 }
 

@@ -30,7 +30,8 @@ const LARGE_FROM = 50;
 /** The hook's lock, held, and what the kernel held of ours when it was taken. */
 export interface Turn {
   readonly installed: Readonly<Record<Family, Installed | WholeSkeleton>>;
-  readonly bridgeBaseIntact: boolean;
+  /** Whether the bridge table's base chain is as we make it; undefined: not read (a large table, where nft lists every guest's checks to show one chain). */
+  readonly bridgeBaseIntact: boolean | undefined;
   readonly release: Release;
 }
 
@@ -42,9 +43,10 @@ export interface Turn {
 export async function takeTurn(locking: Locking, { likelyNew }: { likelyNew: boolean }): Promise<Turn> {
   const release = await acquireLock(locking.lockFile, locking.timeoutSeconds);
   try {
-    const quick = likelyNew && iptablesIsNft() && (await large(locking));
+    const isLarge = await large(locking);
+    const quick = likelyNew && isLarge && iptablesIsNft();
     const read = async (family: Family) => (quick && (await readQuick(family))) || readInstalled(family);
-    const [v4, v6, bridgeBaseIntact] = await Promise.all([read(4), read(6), readBridgeBaseIntact()]);
+    const [v4, v6, bridgeBaseIntact] = await Promise.all([read(4), read(6), isLarge ? undefined : readBridgeBaseIntact()]);
     return { installed: { 4: v4, 6: v6 }, bridgeBaseIntact, release };
   } catch (e) {
     await release();
@@ -96,9 +98,11 @@ async function large(locking: Locking): Promise<boolean> {
 
 async function installIn(layer: Layer, turn: Turn, dev: IfName, firewall: VifFirewall, options: InstallOptions): Promise<void> {
   if (layer === 'bridge') {
-    // Installing the checks needs no more of the bridge table; removing them (level off) does.
-    const text = bridgeInstallTransaction(dev, firewall.bridge, turn.bridgeBaseIntact) ?? bridgeRemoveTransaction(await readBridgeInstalled(), [dev]);
-    return apply(layer, text);
+    // Removing the checks (level off) needs the bridge table read; installing them does not.
+    if (firewall.bridge.length === 0) return apply(layer, bridgeRemoveTransaction(await readBridgeInstalled(), [dev]));
+    // With the base chain intact or not read, the device alone: that fails if the table or map is missing.
+    if (turn.bridgeBaseIntact !== false && (await apply(layer, bridgeInstallTransaction(dev, firewall.bridge, false)).then(() => true, () => false))) return;
+    return apply(layer, bridgeInstallTransaction(dev, firewall.bridge));
   }
   const known = turn.installed[layer];
   try {

@@ -61,19 +61,24 @@ export function bridgeBaseIntact(listing: string | undefined): boolean {
 
 /**
  * Installs or replaces one device's checks; undefined for a body of none (level off: the
- * caller removes them). Nothing else needs reading first: the table, map and base chain are
- * declared with `add`, which leaves them as they are when they exist; the base chain, ours
- * alone, is rewritten to its one rule unless it is intact; the device's chain is flushed and
- * refilled; the map element is the same whether it exists or not.
+ * caller removes them). Nothing needs reading first: the device's chain is declared, flushed
+ * and refilled, and its map element is the same whether it exists or not. withBase declares
+ * the table, map and base chain too (`add` leaves them as they are when they exist) and
+ * rewrites the base chain to its one rule, which repairs it; without, the commit fails if the
+ * table or map is missing.
  */
-export function bridgeInstallTransaction(dev: IfName, body: readonly string[], baseIntact = false): string | undefined {
+export function bridgeInstallTransaction(dev: IfName, body: readonly string[], withBase = true): string | undefined {
   if (body.length === 0) return undefined;
   const chain = bridgeChain(dev);
-  return wrap([
+  const base = [
     `add table bridge ${BRIDGE_TABLE}`,
     `add chain ${at(BRIDGE_BASE_CHAIN)} { ${BASE_TYPE} }`,
     `add map ${at(MAP)} { type ifname : verdict; }`,
-    ...(baseIntact ? [] : [`flush chain ${at(BRIDGE_BASE_CHAIN)}`, `add rule ${at(BRIDGE_BASE_CHAIN)} ${BASE_RULE}`]),
+    `flush chain ${at(BRIDGE_BASE_CHAIN)}`,
+    `add rule ${at(BRIDGE_BASE_CHAIN)} ${BASE_RULE}`,
+  ];
+  return wrap([
+    ...(withBase ? base : []),
     `add chain ${at(chain)}`,
     `flush chain ${at(chain)}`,
     ...body.map((rule) => `add rule ${at(chain)} ${rule}`),

@@ -168,9 +168,12 @@ describe('the bridge table base chain', () => {
     expect(bridgeBaseIntact(listing(intact.replace('accept', 'drop')))).toBe(false);
   });
 
-  it('an install rewrites the base chain only when it is not intact', () => {
+  it('an install declares the table and rewrites the base chain, or touches the device alone', () => {
     const d = dev('vif3.0');
-    expect(bridgeInstallTransaction(d, ['drop'], true)).not.toContain('prerouting iifname');
-    expect(bridgeInstallTransaction(d, ['drop'], false)).toContain('flush chain bridge vif-fw prerouting\nadd rule bridge vif-fw prerouting iifname vmap @vifs\n');
+    expect(bridgeInstallTransaction(d, ['drop'])).toContain('add table bridge vif-fw\n');
+    expect(bridgeInstallTransaction(d, ['drop'])).toContain('flush chain bridge vif-fw prerouting\nadd rule bridge vif-fw prerouting iifname vmap @vifs\n');
+    expect(bridgeInstallTransaction(d, ['drop'], false)).toBe(
+      'add chain bridge vif-fw vif-fw-vif3.0\nflush chain bridge vif-fw vif-fw-vif3.0\nadd rule bridge vif-fw vif-fw-vif3.0 drop\nadd element bridge vif-fw vifs { "vif3.0" : jump vif-fw-vif3.0 }\n',
+    );
   });
 });
