@@ -65,12 +65,13 @@ function print(text: string, code: number = EXIT.ok): number {
   return code;
 }
 
+// Exit as soon as the answer is out: everything that matters has been awaited (stdout and
+// stderr are synchronous on Linux pipes and files; logger runs on, detached), and leaving it
+// to Node to find the event loop empty costs ~3 ms more on the guest's start path.
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => process.exit(code),
   (e: unknown) => {
     process.stderr.write(`vif-firewall: ${describeError(e)}\n`);
-    process.exitCode = EXIT.failed;
+    process.exit(EXIT.failed);
   },
 );
