@@ -1,5 +1,6 @@
 // How the hook is bundled: one self-contained executable file, no node_modules at run time.
-// Used by scripts/build.mjs (src/ → dist/vif-firewall) and by the benchmark's prototypes.
+// Used by scripts/build.mjs (src/ → dist/vif-firewall), and to build a variant of src/ for
+// scripts/bench/compare.ts to measure side by side.
 //
 // The file is: a shebang, the bundle of `entry` as the comment in a function PAYLOAD, and the bundle
 // of src/codeCache.ts, which compiles and runs PAYLOAD with a V8 code cache (see there why).
@@ -69,13 +70,12 @@ const lazyAtLoad = {
   },
 };
 
-export async function bundleHook({ entry, outfile, nodePaths = [] }) {
+export async function bundleHook({ entry, outfile }) {
   const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
   const app = await build({
     ...common,
     entryPoints: [entry],
     define: { VERSION: JSON.stringify(pkg.version) },
-    nodePaths,
     plugins: [lazyAtLoad],
   });
   const payload = app.outputFiles[0].text;

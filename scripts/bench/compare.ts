@@ -1,6 +1,6 @@
 // Several builds of the hook against each other (and the baseline), interleaved block by
 // block on the same dom0 and tables, so that a busy machine slows them all alike. For
-// measuring a proposed fix before it is applied to src/ (see scripts/bench/proto/):
+// measuring a change before it is made (build the variant with scripts/bundle.mjs):
 //
 //   sudo node scripts/run-ts.mjs scripts/bench/compare.ts NAME=FILE [NAME=FILE…]
 //        [--backends nft,legacy] [--k 20] [--m 1,1000] [--reps 15] [--blocks 3] [--md FILE]

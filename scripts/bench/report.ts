@@ -217,7 +217,7 @@ export function markdown(r: BenchResults): string {
       L.push(`|---|${backendsOf(r).map(() => '--:').join('|')}|`);
       for (const w of whats) L.push(`| ${w} | ${backendsOf(r).map((b) => f1(r.tools.find((t) => t.backend === b && t.what === w)?.ms.median)).join(' | ')} |`);
       L.push('');
-      L.push('The fake xenstore clients of the test harness (bash scripts with a lock) cost more than Xen\'s C clients (about 1 ms). Per online the baseline runs one read and one write; vif-firewall (dist as of this writing) five reads and one write, so the harness inflates vif-firewall\'s times more than the baseline\'s.');
+      L.push('The fake xenstore clients of the test harness (bash scripts with a lock) cost more than Xen\'s C clients (about 1 ms). Per online the baseline runs one read and one write; vif-firewall one read, one `xenstore-ls` (the same fake) and one write.');
       L.push('');
     }
   }

@@ -5,7 +5,7 @@ import { installTransaction, quickRemoveTransaction, removeTransaction, type Ins
 import type { IfName } from '../ifname.js';
 import type { Family } from '../rules/model.js';
 import { acquireLock, withLock, type Release } from './lock.js';
-import { iptablesIsNft, readBridgeBaseIntact, readBridgeInstalled, readInstalled, readQuick, restore, restoreBridge } from './netfilter.js';
+import { readBridgeBaseIntact, readBridgeInstalled, readInstalled, readQuick, restore, restoreBridge } from './netfilter.js';
 import { countRecords } from './records.js';
 
 /** Each layer is one transaction per call: iptables, ip6tables, and our nft bridge table (anti-spoofing). */
@@ -20,10 +20,12 @@ export interface Locking {
 
 /**
  * From this many installed devices on, a table counts as large: a removal does not read it
- * first, and an install on iptables-nft reads the skeleton alone rather than every guest's
- * rules (iptables-save costs ~12 ms per family at 100 guests of 20 rules and grows with them;
- * the quick read is 6 small processes at any size, where iptables-legacy copies the whole
- * table for each).
+ * first, and an install reads the skeleton alone rather than every guest's rules. On
+ * iptables-nft, iptables-save costs ~12 ms per family at 100 guests of 20 rules and ~140 ms
+ * at 1,000, while `iptables -S CHAIN` fetches that chain alone (2–5 ms at any size).
+ * iptables-legacy copies the whole table for any command, so there the quick read is no
+ * faster (+25 % at 1,000 guests), but it keeps the hook's memory flat: the save's megabytes
+ * never reach it (69 → 58 MB peak RSS at 1,000 guests).
  */
 const LARGE_FROM = 50;
 
@@ -44,7 +46,7 @@ export async function takeTurn(locking: Locking, { likelyNew }: { likelyNew: boo
   const release = await acquireLock(locking.lockFile, locking.timeoutSeconds);
   try {
     const isLarge = await large(locking);
-    const quick = likelyNew && isLarge && iptablesIsNft();
+    const quick = likelyNew && isLarge;
     const read = async (family: Family) => (quick && (await readQuick(family))) || readInstalled(family);
     const [v4, v6, bridgeBaseIntact] = await Promise.all([read(4), read(6), isLarge ? undefined : readBridgeBaseIntact()]);
     return { installed: { 4: v4, 6: v6 }, bridgeBaseIntact, release };

@@ -1,7 +1,5 @@
 import { BRIDGE_BASE_CHAIN, BRIDGE_TABLE, bridgeBaseIntact, isBridgeInstalledLine, parseBridgeInstalled, type BridgeInstalled } from '../compile/bridge.js';
 import { QUICK_READ_CHAINS, isInstalledLine, parseInstalled, parseQuickRead, type Installed, type WholeSkeleton } from '../compile/installed.js';
-import { realpathSync } from 'node:fs';
-import { join } from 'node:path';
 import { HookError } from '../errors.js';
 import type { Family } from '../rules/model.js';
 import { oneLine, run, tryRun } from './exec.js';
@@ -19,22 +17,6 @@ export async function readQuick(family: Family): Promise<WholeSkeleton | undefin
   const cmd = family === 4 ? 'iptables' : 'ip6tables';
   const listings = await Promise.all(QUICK_READ_CHAINS.map((chain) => tryRun(cmd, ['-w', '-S', chain])));
   return listings.every((r) => r.exitCode === 0) ? parseQuickRead(listings.map((r) => r.stdout)) : undefined;
-}
-
-/**
- * Whether the iptables on PATH is iptables-nft (xtables-nft-multi, through Debian's
- * alternatives or not). Only there does `iptables -S CHAIN` fetch one chain: iptables-legacy
- * copies the whole table from the kernel for any command.
- */
-export function iptablesIsNft(): boolean {
-  for (const dir of (process.env.PATH ?? '').split(':').filter(Boolean)) {
-    try {
-      return realpathSync(join(dir, 'iptables-restore')).includes('nft');
-    } catch {
-      // not in this directory
-    }
-  }
-  return false;
 }
 
 /** One atomic transaction; -w waits for the xtables lock instead of failing when another tool holds it. */

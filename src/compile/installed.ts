@@ -56,8 +56,8 @@ export function parseInstalled(saveText: string): Installed {
 /**
  * What a quick read of FORWARD, INPUT and TOP_CHAIN alone can tell: that the skeleton is whole
  * (one jump each from FORWARD and INPUT, TOP_CHAIN's body exactly ours, so the dispatch chains
- * it names exist). Nothing is known of the devices. iptables-save lists every guest's rules,
- * which on nf_tables costs ~140 ms per family at 1,000 guests; `iptables -S CHAIN` fetches one chain.
+ * it names exist). Nothing is known of the devices. For a large table (see apply/firewall.ts),
+ * where iptables-save lists every guest's rules.
  */
 export interface WholeSkeleton {
   readonly kind: 'whole skeleton';
