@@ -1,2 +1,0 @@
-import { execa } from 'execa';
-if (process.argv[2] === 'x') console.log(typeof execa);

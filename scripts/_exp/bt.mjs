@@ -1,2 +1,0 @@
-import { bundleHook } from '../bundle.mjs';
-await bundleHook({ entry: 'src/main.ts', outfile: '/tmp/vf-trace' });
