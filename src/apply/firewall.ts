@@ -19,8 +19,8 @@ export interface Locking {
 }
 
 /**
- * From this many installed devices on, a table counts as large: a removal does not read it
- * first, and an install reads the skeleton alone rather than every guest's rules. On
+ * From this many installed devices on, a table counts as large: an install reads the
+ * skeleton alone rather than every guest's rules. On
  * iptables-nft, iptables-save costs ~12 ms per family at 100 guests of 20 rules and ~140 ms
  * at 1,000, while `iptables -S CHAIN` fetches that chain alone (2–5 ms at any size).
  * iptables-legacy copies the whole table for any command, so there the quick read is no
@@ -75,13 +75,16 @@ export async function installFirewall(turn: Turn, dev: IfName, firewall: VifFire
 
 /**
  * Removes everything of the devices in every layer; a no-op where nothing is installed. One
- * device removed as it was installed with `installedWith` is, from a large table, removed
- * without reading the table first (falling back to the full read if that fails).
+ * device removed as it was installed with `installedWith`, while other devices stay (their
+ * records say so), is removed without reading the tables first: the skeleton stays, and
+ * exactly what online added goes. If the kernel holds anything else, that commit fails and
+ * the full read takes over.
  */
 export async function removeFirewall(devs: readonly IfName[], locking: Locking, installedWith?: InstallOptions): Promise<void> {
   await withLock(locking.lockFile, locking.timeoutSeconds, async () => {
     const [dev] = devs;
-    const quick = installedWith && devs.length === 1 && (await large(locking));
+    // The device's own record is still there: more than one means others stay.
+    const quick = installedWith && devs.length === 1 && (await countRecords(locking.stateDir)) > 1;
     await Promise.all(
       LAYERS.map(async (layer) => {
         if (quick) {
