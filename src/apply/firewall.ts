@@ -73,27 +73,34 @@ export async function installFirewall(turn: Turn, dev: IfName, firewall: VifFire
   }
 }
 
+/** How offline removes one device: as online installed it, and then its record. */
+export interface Removal {
+  readonly installedWith: InstallOptions;
+  /** Runs under the same lock once the rules are gone, so that no other call counts a record whose rules are gone. */
+  readonly forget: () => Promise<void>;
+}
+
 /**
  * Removes everything of the devices in every layer; a no-op where nothing is installed. One
- * device removed as it was installed with `installedWith`, while other devices stay (their
- * records say so), is removed without reading the tables first: the skeleton stays, and
- * exactly what online added goes. If the kernel holds anything else, that commit fails and
- * the full read takes over.
+ * device removed as it was installed, while other devices stay (their records say so), is
+ * removed without reading the tables first: the skeleton stays, and exactly what online added
+ * goes. If the kernel holds anything else, that commit fails and the full read takes over.
  */
-export async function removeFirewall(devs: readonly IfName[], locking: Locking, installedWith?: InstallOptions): Promise<void> {
+export async function removeFirewall(devs: readonly IfName[], locking: Locking, removal?: Removal): Promise<void> {
   await withLock(locking.lockFile, locking.timeoutSeconds, async () => {
     const [dev] = devs;
     // The device's own record is still there: more than one means others stay.
-    const quick = installedWith && devs.length === 1 && (await countRecords(locking.stateDir)) > 1;
+    const quick = removal && devs.length === 1 && (await countRecords(locking.stateDir)) > 1;
     await Promise.all(
       LAYERS.map(async (layer) => {
         if (quick) {
-          const text = layer === 'bridge' ? bridgeQuickRemoveTransaction(dev!) : quickRemoveTransaction(dev!, installedWith);
+          const text = layer === 'bridge' ? bridgeQuickRemoveTransaction(dev!) : quickRemoveTransaction(dev!, removal.installedWith);
           if (await apply(layer, text).then(() => true, () => false)) return;
         }
         await removeIn(layer, devs);
       }),
     );
+    await removal?.forget();
   });
 }
 

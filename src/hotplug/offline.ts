@@ -30,8 +30,10 @@ export async function offline(ctx: CallContext): Promise<OfflineOutcome> {
     addresses = (backend.get('ip') ?? '').split(/\s+/).filter(Boolean);
   }
   const device = await detachPort(dev);
-  await removeFirewall([dev], locking(settings), { acceptAllowed: settings.acceptAllowed });
+  await removeFirewall([dev], locking(settings), {
+    installedWith: { acceptAllowed: settings.acceptAllowed },
+    forget: () => removeRecord(settings.stateDir, inv.vif),
+  });
   ctx.warnings.push(...(await forgetConnections(addresses)));
-  await removeRecord(settings.stateDir, inv.vif);
   return { dev, domain: record?.domain, device };
 }

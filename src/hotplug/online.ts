@@ -48,7 +48,7 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
     }
   } catch (e) {
     await detachPort(dev).catch(() => undefined);
-    await removeFirewall([dev], locking(settings), { acceptAllowed: settings.acceptAllowed }).catch(() => undefined);
+    await removeFirewall([dev], locking(settings)).catch(() => undefined);
     throw e;
   }
   return { domain: record.domain, dev, bridge, configFile: record.configFile, rules: record.rules };
