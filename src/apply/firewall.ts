@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { bridgeInstallTransaction, bridgeQuickRemoveTransaction, bridgeRemoveTransaction } from '../compile/bridge.js';
 import type { VifFirewall } from '../compile/firewall.js';
 import type { Installed, WholeSkeleton } from '../compile/installed.js';
@@ -12,17 +13,17 @@ import { countRecords } from './records.js';
 const LAYERS = [4, 6, 'bridge'] as const;
 type Layer = (typeof LAYERS)[number];
 
+/** Where the hook keeps its lock (`<stateDir>/lock`) and records, and how long a call waits for the lock. */
 export interface Locking {
   readonly stateDir: string;
-  readonly lockFile: string;
   readonly timeoutSeconds: number;
 }
 
 /**
- * From this many installed devices on, a table counts as large: an install reads the
- * skeleton alone rather than every guest's rules. On
- * iptables-nft, iptables-save costs ~12 ms per family at 100 guests of 20 rules and ~140 ms
- * at 1,000, while `iptables -S CHAIN` fetches that chain alone (2–5 ms at any size).
+ * From this many installed devices on, a table counts as large: an install reads the skeleton
+ * alone rather than every guest's rules. On iptables-nft, iptables-save costs ~12 ms per
+ * family at 100 guests of 20 rules and ~140 ms at 1,000, while `iptables -S CHAIN` fetches
+ * that chain alone (2–5 ms at any size).
  * iptables-legacy copies the whole table for any command, so there the quick read is no
  * faster (+25 % at 1,000 guests), but it keeps the hook's memory flat: the save's megabytes
  * never reach it (69 → 58 MB peak RSS at 1,000 guests).
@@ -43,7 +44,7 @@ export interface Turn {
  * device that is most likely new (online, not reload), a large table is read quickly.
  */
 export async function takeTurn(locking: Locking, { likelyNew }: { likelyNew: boolean }): Promise<Turn> {
-  const release = await acquireLock(locking.lockFile, locking.timeoutSeconds);
+  const release = await acquireLock(lockFile(locking), locking.timeoutSeconds);
   try {
     const isLarge = await large(locking);
     const quick = likelyNew && isLarge;
@@ -87,21 +88,23 @@ export interface Removal {
  * goes. If the kernel holds anything else, that commit fails and the full read takes over.
  */
 export async function removeFirewall(devs: readonly IfName[], locking: Locking, removal?: Removal): Promise<void> {
-  await withLock(locking.lockFile, locking.timeoutSeconds, async () => {
+  await withLock(lockFile(locking), locking.timeoutSeconds, async () => {
     const [dev] = devs;
     // The device's own record is still there: more than one means others stay.
     const quick = removal && devs.length === 1 && (await countRecords(locking.stateDir)) > 1;
     await Promise.all(
       LAYERS.map(async (layer) => {
-        if (quick) {
-          const text = layer === 'bridge' ? bridgeQuickRemoveTransaction(dev!) : quickRemoveTransaction(dev!, removal.installedWith);
-          if (await apply(layer, text).then(() => true, () => false)) return;
-        }
+        const quickText = quick && (layer === 'bridge' ? bridgeQuickRemoveTransaction(dev!) : quickRemoveTransaction(dev!, removal.installedWith));
+        if (quickText && (await applies(layer, quickText))) return;
         await removeIn(layer, devs);
       }),
     );
     await removal?.forget();
   });
+}
+
+function lockFile(locking: Locking): string {
+  return join(locking.stateDir, 'lock');
 }
 
 async function large(locking: Locking): Promise<boolean> {
@@ -113,7 +116,7 @@ async function installIn(layer: Layer, turn: Turn, dev: IfName, firewall: VifFir
     // Removing the checks (level off) needs the bridge table read; installing them does not.
     if (firewall.bridge.length === 0) return apply(layer, bridgeRemoveTransaction(await readBridgeInstalled(), [dev]));
     // With the base chain intact or not read, the device alone: that fails if the table or map is missing.
-    if (turn.bridgeBaseIntact !== false && (await apply(layer, bridgeInstallTransaction(dev, firewall.bridge, false)).then(() => true, () => false))) return;
+    if (turn.bridgeBaseIntact !== false && (await applies(layer, bridgeInstallTransaction(dev, firewall.bridge, false)))) return;
     return apply(layer, bridgeInstallTransaction(dev, firewall.bridge));
   }
   const known = turn.installed[layer];
@@ -130,6 +133,14 @@ async function removeIn(layer: Layer, devs: readonly IfName[]): Promise<void> {
   const text =
     layer === 'bridge' ? bridgeRemoveTransaction(await readBridgeInstalled(), devs) : removeTransaction(await readInstalled(layer), devs);
   await apply(layer, text);
+}
+
+/** Applies a transaction built on a guess about the kernel: false when the kernel refused it, and nothing changed. */
+async function applies(layer: Layer, text: string | undefined): Promise<boolean> {
+  return apply(layer, text).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function apply(layer: Layer, text: string | undefined): Promise<void> {

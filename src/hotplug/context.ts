@@ -1,7 +1,6 @@
 import type { Invocation } from '../read/invocation.js';
 import type { Settings } from '../read/settings.js';
 import type { Locking } from '../apply/firewall.js';
-import { join } from 'node:path';
 
 /** What every step of one hotplug call may need: the call and the hook's settings. */
 export interface CallContext {
@@ -14,7 +13,7 @@ export interface CallContext {
 }
 
 export function locking(settings: Settings): Locking {
-  return { stateDir: settings.stateDir, lockFile: join(settings.stateDir, 'lock'), timeoutSeconds: settings.lockTimeoutSeconds };
+  return { stateDir: settings.stateDir, timeoutSeconds: settings.lockTimeoutSeconds };
 }
 
 /** vif-common.sh: a vifname= rename applies to the vif and, with -emu appended, to its emulated twin. */
