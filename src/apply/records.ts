@@ -64,22 +64,20 @@ export async function removeRecord(stateDir: string, vif: string): Promise<void>
 
 /** How many devices online has installed: a measure of how large the tables are. */
 export async function countRecords(stateDir: string): Promise<number> {
-  try {
-    return (await readdir(join(stateDir, 'vifs'))).filter((n) => n.endsWith('.json')).length;
-  } catch {
-    return 0;
-  }
+  return (await recordedVifs(stateDir)).length;
 }
 
 /** Every record under the state dir, for status, reload and sweep. */
 export async function listRecords(stateDir: string): Promise<VifRecord[]> {
-  let names: string[];
+  const records = await Promise.all((await recordedVifs(stateDir)).map((v) => readRecord(stateDir, v)));
+  return records.filter((r): r is VifRecord => r !== undefined);
+}
+
+/** The vifs that have a record (none when the state dir does not exist yet). */
+async function recordedVifs(stateDir: string): Promise<string[]> {
   try {
-    names = await readdir(join(stateDir, 'vifs'));
+    return (await readdir(join(stateDir, 'vifs'))).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length));
   } catch {
     return [];
   }
-  const vifs = names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length));
-  const records = await Promise.all(vifs.map((v) => readRecord(stateDir, v)));
-  return records.filter((r): r is VifRecord => r !== undefined);
 }
