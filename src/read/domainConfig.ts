@@ -5,6 +5,8 @@ import { HookError, unwrap } from '../errors.js';
 import { parseRuleSet } from '../rules/parse.js';
 import { DEFAULT_POLICY, type AntispoofLevel, type RuleSet } from '../rules/model.js';
 import { antispoofLevelOf } from './antispoof.js';
+import { readConfigText } from './configFile.js';
+import { quote } from '../report/text.js';
 import { getString, getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
 import { configFileFromXlArgv } from '../xlconfig/xlCommandLine.js';
@@ -17,10 +19,19 @@ import { configFileFromXlArgv } from '../xlconfig/xlCommandLine.js';
 export async function locateDomainConfig(domain: string, configDirs: readonly string[], parentPid?: number): Promise<string> {
   const fromXl = parentPid === undefined ? undefined : await configOfXlParent(parentPid);
   if (fromXl) return fromXl;
+  if (!usableAsFileName(domain))
+    throw new HookError(
+      `no domain config for ${quote(domain)}: a name with '/' or a control character, or "." or "..", is never looked up in config_dirs`,
+    );
   const candidates = configDirs.flatMap((dir) => [join(dir, `${domain}.cfg`), join(dir, domain)]);
   const found = candidates.find((f) => existsSync(f));
   if (!found) throw new HookError(`no domain config for "${domain}": looked for ${candidates.join(', ')}`);
   return found;
+}
+
+/** A domain name names a file inside config_dirs only if it cannot lead out of them. */
+function usableAsFileName(domain: string): boolean {
+  return domain !== '.' && domain !== '..' && !/[/\x00-\x1f\x7f]/.test(domain);
 }
 
 async function configOfXlParent(pid: number): Promise<string | undefined> {
@@ -52,8 +63,9 @@ export interface GuestRules {
 export async function readGuestRules(file: string, devid: number): Promise<GuestRules> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readConfigText(file, 'domain config');
   } catch (e) {
+    if (e instanceof HookError) throw e;
     throw new HookError(`cannot read domain config ${file}: ${(e as Error).message}`);
   }
   return guestRulesOf(text, file, devid);

@@ -430,8 +430,16 @@ function typoAllowance(candidate: string): number {
   return candidate.length <= 4 ? 1 : 2;
 }
 
-/** The candidates closest to word within their typo allowance; none when the word is too short to tell. */
+/**
+ * Longest word that gets suggestions. The edit distance costs word length × candidate length
+ * for every candidate; no keyword is near this long, and a megabyte-long token must not
+ * cost seconds on a guest's start path.
+ */
+const SUGGEST_MAX_LENGTH = 64;
+
+/** The candidates closest to word within their typo allowance; none when the word is too short (or too long) to tell. */
 function closest(word: string, candidates: Iterable<string>): string[] {
+  if (word.length > SUGGEST_MAX_LENGTH) return [];
   let best = Infinity;
   let found: string[] = [];
   for (const candidate of new Set(candidates)) {

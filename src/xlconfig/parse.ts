@@ -47,6 +47,8 @@ const SIMPLE_ESCAPES: Readonly<Record<string, string>> = {
   v: '\v',
 };
 const LONG_MAX = 2n ** 63n - 1n;
+/** Deepest list nesting read. xl configs nest two levels at most (a list of lists); far more is a mistake or an attack. */
+export const MAX_NESTING = 64;
 
 class Lexer {
   private i = 0;
@@ -222,24 +224,26 @@ class Parser {
     return this.valueHere();
   }
 
-  private valueHere(): XlValue {
+  private valueHere(depth = 0): XlValue {
     const t = this.tok;
     if (t.kind === 'string' || t.kind === 'number') {
       this.advance();
       return atom(t);
     }
-    return this.list(t.at);
+    return this.list(t.at, depth + 1);
   }
 
   /** '[' nl* [ value nl* { ',' nl* value nl* } [ ',' nl* ] ] ']' — libxlu's valuelist, so a trailing comma is fine. */
-  private list(open: Where): XlValue {
+  private list(open: Where, depth: number): XlValue {
+    // The recursion is bounded by this limit, never by the input.
+    if (depth > MAX_NESTING) throw new HookError(`lists nested deeper than ${MAX_NESTING} levels`, open);
     const items: XlValue[] = [];
     this.advance();
     this.skipNewlines();
     while (!this.isPunct(']')) {
       this.unterminatedListAtEof(open);
       if (!startsValue(this.tok)) throw new HookError(`expected a list item or ']', found ${found(this.tok)}`, this.tok.at);
-      items.push(this.valueHere());
+      items.push(this.valueHere(depth));
       this.skipNewlines();
       if (this.isPunct(']')) break;
       this.unterminatedListAtEof(open);
