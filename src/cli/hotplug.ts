@@ -2,6 +2,7 @@ import type minimist from 'minimist';
 import { offline } from '../hotplug/offline.js';
 import { online } from '../hotplug/online.js';
 import type { CallContext } from '../hotplug/context.js';
+import { sysfsRoot } from '../read/device.js';
 import { identify, readCall, type Call } from '../read/invocation.js';
 import { DEFAULT_SETTINGS, readSettings, type Settings } from '../read/settings.js';
 import { HookLog } from '../report/log.js';
@@ -58,7 +59,7 @@ async function hotplug(call: Call): Promise<number> {
     settings = await readSettings(process.env);
     log = new HookLog(settings.logFile, settings.syslog, what);
     const invocation = identify(call);
-    const ctx: CallContext = { invocation, settings, warnings, parentPid: process.ppid };
+    const ctx: CallContext = { invocation, settings, warnings, parentPid: process.ppid, sysfs: sysfsRoot(process.env) };
     let summary: string;
     if (invocation.up) {
       const o = await online(ctx);
