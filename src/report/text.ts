@@ -20,20 +20,29 @@ export function escapeControls(text: string): string {
 
 /** A value inside a message: escaped, in double quotes, cut when long. */
 export function quote(value: string): string {
-  return `"${cutBytes(escapeControls(value), QUOTED_MAX_BYTES)}"`;
-}
-
-/** text cut to at most max bytes of UTF-8, saying how much was cut; never splits a character. */
-export function cutBytes(text: string, max: number): string {
-  const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length <= max) return text;
-  const note = `… (${bytes.length} bytes, cut)`;
-  const keep = Math.max(0, max - Buffer.byteLength(note));
-  // A character split at the cut decodes to U+FFFD: drop it.
-  return bytes.subarray(0, keep).toString('utf8').replace(/\uFFFD$/, '') + note;
+  return `"${escapedCut(value, QUOTED_MAX_BYTES)}"`;
 }
 
 /** A message as it may be shown and stored: one line, no NUL, bounded. */
 export function oneLine(message: string, max = MESSAGE_MAX_BYTES): string {
-  return cutBytes(escapeControls(message), max);
+  return escapedCut(message, max);
+}
+
+/**
+ * Escaped, then cut to max bytes. Only as much as can show is escaped (no character
+ * escapes to less than one byte), so a megabyte of input costs no more than a line.
+ */
+function escapedCut(text: string, max: number): string {
+  if (text.length <= max) return cutBytes(escapeControls(text), max);
+  return cutBytes(escapeControls(text.slice(0, max)), max, Buffer.byteLength(text));
+}
+
+/** text cut to at most max bytes of UTF-8, saying how much (of all bytes) was cut; never splits a character. */
+export function cutBytes(text: string, max: number, all?: number): string {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= max && all === undefined) return text;
+  const note = `… (${all ?? bytes.length} bytes, cut)`;
+  const keep = Math.max(0, max - Buffer.byteLength(note));
+  // A character split at the cut decodes to U+FFFD: drop it.
+  return bytes.subarray(0, keep).toString('utf8').replace(/\uFFFD$/, '') + note;
 }
