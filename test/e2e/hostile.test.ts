@@ -154,7 +154,9 @@ describe.skipIf(!requireRoot('hostile input end-to-end tests'))('hostile and mal
     expect(Date.now() - started).toBeLessThan(10_000); // a blocked read would last until libxl's kill (40 s)
     expect(g.exitCode).toBe(1);
     expect(g.stderr).toMatch(/domain config .*george\.cfg is not a regular file \(a named pipe\)/);
-    expect(loggedMs(w.log(), /vif=vif2\.0 .*failed in/)).toBeLessThan(1000);
+    // A blocked read lasts until libxl kills the call; the refusal itself is timed in the unit test
+    // (test/unit/hostile.test.ts), since here the fake xenstore's shell scripts dominate under load.
+    expect(loggedMs(w.log(), /vif=vif2\.0 .*failed in/)).toBeLessThan(5000);
     expect(f.exitCode, f.stderr).toBe(0);
 
     const fifo = join(w.dom0.tmpDir, 'settings.fifo');
@@ -196,7 +198,7 @@ describe.skipIf(!requireRoot('hostile input end-to-end tests'))('hostile and mal
       expect(w.log().split('\n').at(-2), what).toMatch(/err: online .* failed in \d+ ms: /);
       expect(await hostState(w), what).toBe(before);
     }
-    expect(loggedMs(w.log(), /bytes, cut\)/)).toBeLessThan(1000);
+    expect(loggedMs(w.log(), /bytes, cut\)/)).toBeLessThan(5000);
   });
 
   it('gives a positioned error for 100,000 nested brackets, in a domain config and in the settings', async () => {

@@ -119,7 +119,7 @@ type Identity = { readonly device: string } | { readonly tunFlags: string } | un
  * rename, as the kernel's does; entries change only on a rename, so hook runs reading the
  * tree while another run syncs it never miss their device.
  */
-class FakeSysfs {
+export class FakeSysfs {
   private readonly identities = new Map<number, Identity>();
   private syncing: Promise<void> = Promise.resolve();
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,6 +128,11 @@ describe('files', () => {
     expect((await readConfigText(big, 'domain config')).length).toBe(CONFIG_MAX_BYTES);
     await expect(readConfigText(scratch, 'settings')).rejects.toThrow(`settings ${scratch} is not a regular file (a directory)`);
     await expect(readConfigText('/dev/zero', 'settings')).rejects.toThrow('is not a regular file (a device)');
+    const fifo = join(scratch, 'fifo.cfg');
+    execFileSync('mkfifo', [fifo]);
+    const started = performance.now();
+    await expect(readConfigText(fifo, 'domain config')).rejects.toThrow(`domain config ${fifo} is not a regular file (a named pipe)`);
+    expect(performance.now() - started).toBeLessThan(1000);
     await expect(readConfigText(join(scratch, 'none'), 'settings')).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
