@@ -94,44 +94,44 @@ function outcome(input: string, parse: () => unknown): 'ok' | 'error' {
   }
 }
 
+/** ROUNDS inputs from make; both outcomes must occur, so the mutations neither break everything nor nothing. */
+function campaign(seed: number, make: (random: () => number) => [input: string, parse: () => unknown]): void {
+  const random = prng(seed);
+  const seen = { ok: 0, error: 0 };
+  for (let i = 0; i < ROUNDS; i++) seen[outcome(...make(random))]++;
+  expect(seen.ok).toBeGreaterThan(ROUNDS / 20);
+  expect(seen.error).toBeGreaterThan(ROUNDS / 4);
+}
+
 describe(`mutated input (seed ${SEED}, ${ROUNDS} rounds each)`, () => {
   it('domain configs give rules or a positioned error', () => {
-    const random = prng(SEED);
-    const seen = { ok: 0, error: 0 };
-    for (let i = 0; i < ROUNDS; i++) {
-      const text = mutate(CONFIGS[i % CONFIGS.length]!, random);
-      seen[outcome(text, () => guestRulesOf(text, '/etc/xen/m.cfg', Math.floor(random() * 2)))]++;
-    }
-    // Both outcomes occur, so the mutations neither break everything nor nothing.
-    expect(seen.ok).toBeGreaterThan(ROUNDS / 20);
-    expect(seen.error).toBeGreaterThan(ROUNDS / 4);
+    let i = 0;
+    campaign(SEED, (random) => {
+      const text = mutate(CONFIGS[i++ % CONFIGS.length]!, random);
+      return [text, () => guestRulesOf(text, '/etc/xen/m.cfg', Math.floor(random() * 2))];
+    });
   });
 
   it('settings files give settings or a positioned error', () => {
-    const random = prng(SEED + 1);
-    const seen = { ok: 0, error: 0 };
-    for (let i = 0; i < ROUNDS; i++) {
-      const text = mutate(SETTINGS[i % SETTINGS.length]!, random);
-      seen[outcome(text, () => parseSettings(text, '/etc/xen/vif-firewall.conf'))]++;
-    }
-    expect(seen.ok).toBeGreaterThan(ROUNDS / 20);
-    expect(seen.error).toBeGreaterThan(ROUNDS / 4);
+    campaign(SEED + 1, (random) => {
+      const text = mutate(SETTINGS[0]!, random);
+      return [text, () => parseSettings(text, '/etc/xen/vif-firewall.conf')];
+    });
   });
 
   it('rules give a rule set or a positioned error', () => {
-    const random = prng(SEED + 2);
-    const seen = { ok: 0, error: 0 };
-    for (let i = 0; i < ROUNDS; i++) {
+    campaign(SEED + 2, (random) => {
       const lines = RULES.filter(() => random() < 0.4).map((rule) => ({
         value: random() < 0.6 ? mutate(rule, random) : rule,
         at: { file: '/etc/xen/m.cfg', line: 3, col: 3 },
       }));
-      seen[outcome(JSON.stringify(lines.map((l) => l.value)), () => {
-        const r = parseRuleSet(lines);
-        if (!r.ok) throw r.error;
-      })]++;
-    }
-    expect(seen.ok).toBeGreaterThan(ROUNDS / 20);
-    expect(seen.error).toBeGreaterThan(ROUNDS / 4);
+      return [
+        JSON.stringify(lines.map((l) => l.value)),
+        () => {
+          const r = parseRuleSet(lines);
+          if (!r.ok) throw r.error;
+        },
+      ];
+    });
   });
 });
