@@ -1,6 +1,7 @@
 import { forgetConnections } from '../apply/conntrack.js';
 import { detachPort } from '../apply/bridgePort.js';
 import { removeFirewall } from '../apply/firewall.js';
+import { recordedPath } from '../compile/transaction.js';
 import { readRecord, removeRecord } from '../apply/records.js';
 import { unwrap } from '../errors.js';
 import { parseIfName, type IfName } from '../ifname.js';
@@ -31,6 +32,7 @@ export async function offline(ctx: CallContext): Promise<OfflineOutcome> {
   }
   const device = await detachPort(dev);
   await removeFirewall([dev], locking(settings), {
+    installedAs: record && recordedPath(record),
     installedWith: { acceptAllowed: settings.acceptAllowed },
     forget: () => removeRecord(settings.stateDir, inv.vif),
   });

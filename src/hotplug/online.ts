@@ -4,6 +4,7 @@ import { installFirewall, removeFirewall, takeTurn } from '../apply/firewall.js'
 import { writeRecord, type VifRecord } from '../apply/records.js';
 import { antispoofWarning } from '../compile/antispoof.js';
 import { compileVifFirewall, type VifFirewall } from '../compile/firewall.js';
+import { uncoveredPaths, type DevicePath } from '../compile/transaction.js';
 import { antispoofSpec } from '../read/antispoof.js';
 import { HookError, unwrap } from '../errors.js';
 import { parseIfName, type IfName } from '../ifname.js';
@@ -38,7 +39,7 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
     throw e;
   }
   const { dev, bridge, mtu, created, record } = plan;
-  await installFirewall(await turn, dev, plan.firewall, { acceptAllowed: settings.acceptAllowed });
+  await installFirewall(await turn, plan.path, plan.firewall, { acceptAllowed: settings.acceptAllowed });
   try {
     await writeRecord(settings.stateDir, { ...record, appliedAt: new Date().toISOString() });
     await attachPort({ created, dev, bridge, mtu });
@@ -60,6 +61,7 @@ interface OnlinePlan {
   readonly created: IfName;
   readonly bridge: IfName;
   readonly mtu: number | undefined;
+  readonly path: DevicePath;
   readonly firewall: VifFirewall;
   readonly record: Omit<VifRecord, 'appliedAt'>;
 }
@@ -82,6 +84,9 @@ async function planOnline(ctx: CallContext): Promise<OnlinePlan> {
   const warning = antispoofWarning(antispoof, dev);
   if (warning) ctx.warnings.push(warning);
   const firewall = compileVifFirewall(guest.ruleSet, antispoof, { dev, domain });
+  const path: DevicePath = { dev, bridge, addresses: antispoof.ip ?? [] };
+  const uncovered = uncoveredPaths(path);
+  if (uncovered) ctx.warnings.push(uncovered);
 
   const brWarning = await ensureBrNetfilter();
   if (brWarning) ctx.warnings.push(brWarning);
@@ -90,6 +95,7 @@ async function planOnline(ctx: CallContext): Promise<OnlinePlan> {
     created,
     bridge,
     mtu,
+    path,
     firewall,
     record: {
       vif: inv.vif,
