@@ -1,6 +1,7 @@
 import { forgetConnections } from '../apply/conntrack.js';
 import { detachPort, linkExists } from '../apply/bridgePort.js';
 import { removeFirewall } from '../apply/firewall.js';
+import { recordedPath } from '../compile/transaction.js';
 import { readRecord, removeRecord } from '../apply/records.js';
 import { unwrap } from '../errors.js';
 import { parseIfName, type IfName } from '../ifname.js';
@@ -36,6 +37,7 @@ export async function offline(ctx: CallContext): Promise<OfflineOutcome> {
   // Without a record, rules named after a device that is someone else's are not the guest's either.
   if (record || !problem)
     await removeFirewall([dev], locking(settings), {
+      installedAs: record && recordedPath(record),
       installedWith: { acceptAllowed: settings.acceptAllowed },
       forget: () => removeRecord(settings.stateDir, inv.vif),
     });

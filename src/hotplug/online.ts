@@ -4,6 +4,7 @@ import { installFirewall, removeFirewall, takeTurn } from '../apply/firewall.js'
 import { writeRecord, type VifRecord } from '../apply/records.js';
 import { antispoofWarning } from '../compile/antispoof.js';
 import { compileVifFirewall, type VifFirewall } from '../compile/firewall.js';
+import { uncoveredPaths, type DevicePath } from '../compile/transaction.js';
 import { antispoofSpec } from '../read/antispoof.js';
 import { HookError, unwrap } from '../errors.js';
 import { parseIfName, type IfName } from '../ifname.js';
@@ -41,7 +42,7 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
     throw e;
   }
   const { dev, bridge, mtu, created, record } = plan;
-  await installFirewall(await turn, dev, plan.firewall, { acceptAllowed: settings.acceptAllowed });
+  await installFirewall(await turn, plan.path, plan.firewall, { acceptAllowed: settings.acceptAllowed });
   try {
     await writeRecord(settings.stateDir, { ...record, appliedAt: new Date().toISOString() });
     await attachPort({ created, dev, bridge, mtu });
@@ -63,6 +64,7 @@ interface OnlinePlan {
   readonly created: IfName;
   readonly bridge: IfName;
   readonly mtu: number | undefined;
+  readonly path: DevicePath;
   readonly firewall: VifFirewall;
   readonly record: Omit<VifRecord, 'appliedAt'>;
 }
@@ -105,6 +107,9 @@ async function planOnline(ctx: CallContext, { domain, backend, dev, created, bri
   const warning = antispoofWarning(antispoof, dev);
   if (warning) ctx.warnings.push(warning);
   const firewall = compileVifFirewall(guest.ruleSet, antispoof, { dev, domain });
+  const path: DevicePath = { dev, bridge, addresses: antispoof.ip ?? [] };
+  const uncovered = uncoveredPaths(path);
+  if (uncovered) ctx.warnings.push(uncovered);
 
   const brWarning = await ensureBrNetfilter();
   if (brWarning) ctx.warnings.push(brWarning);
@@ -113,6 +118,7 @@ async function planOnline(ctx: CallContext, { domain, backend, dev, created, bri
     created,
     bridge,
     mtu,
+    path,
     firewall,
     record: {
       vif: inv.vif,

@@ -48,10 +48,11 @@ export interface GuestRules {
   readonly ruleSet: RuleSet;
   /** The config's `name`, when it has one. */
   readonly domain: string | undefined;
-  /** The `vifname=`, `mac=` and `ip=` of vif N in the config's `vif` list, when set (`show` works from these; a hotplug call from xenstore). */
+  /** The `vifname=`, `mac=`, `ip=` and `bridge=` of vif N in the config's `vif` list, when set (`show` works from these; a hotplug call from xenstore). */
   readonly vifname: string | undefined;
   readonly mac: string | undefined;
   readonly ip: string | undefined;
+  readonly bridge: string | undefined;
   /** The guest's `firewall_antispoof`, when set: it overrides the hook's `antispoof` setting. */
   readonly antispoof: AntispoofLevel | undefined;
   /** Which key the rules came from (`firewall_vif1`, `firewall`), or undefined for the defaults. */
@@ -75,11 +76,11 @@ export function guestRulesOf(text: string, file: string, devid: number): GuestRu
   const cfg = unwrap(parseXlConfig(text, file));
   const domain = unwrap(getString(cfg, 'name'))?.value;
   const spec = vifSpecOf(unwrap(getStringList(cfg, 'vif'))?.[devid]?.value ?? '');
-  const [vifname, mac, ip] = [spec.get('vifname'), spec.get('mac'), spec.get('ip')];
+  const [vifname, mac, ip, bridge] = [spec.get('vifname'), spec.get('mac'), spec.get('ip'), spec.get('bridge')];
   const antispoof = antispoofLevelOf(cfg, 'firewall_antispoof');
   for (const key of [`firewall_vif${devid}`, 'firewall']) {
     const lines = unwrap(getStringList(cfg, key));
-    if (lines) return { ruleSet: unwrap(parseRuleSet(lines)), domain, vifname, mac, ip, antispoof, key, warnings: [] };
+    if (lines) return { ruleSet: unwrap(parseRuleSet(lines)), domain, vifname, mac, ip, bridge, antispoof, key, warnings: [] };
   }
   return {
     antispoof,
@@ -88,6 +89,7 @@ export function guestRulesOf(text: string, file: string, devid: number): GuestRu
     vifname,
     mac,
     ip,
+    bridge,
     key: undefined,
     warnings: [`${file} has no firewall key: default policies apply (inbound dropped, outbound accepted)`],
   };
