@@ -213,6 +213,7 @@ function ruleCounters(installed: Installed, r: VifRecord, counted: Counted): Rul
       const held = counted[f].get(vifChain(d, r.dev)) ?? [];
       let i = 0;
       for (const span of spans) {
+        if (span.origin.kind === 'log' && span.specs.length === 0) continue; // no log line in the config
         const [key, where, text] = label(span.origin, d);
         if (!order.includes(key)) order.push(key);
         for (const _ of span.specs) add(key, where, text, held[i++]!);
