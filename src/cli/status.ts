@@ -3,12 +3,10 @@ import { linkExists } from '../apply/bridgePort.js';
 import { run } from '../apply/exec.js';
 import { readBridgeListing } from '../apply/netfilter.js';
 import { listRecords, type VifRecord } from '../apply/records.js';
-import { vifChainRules } from '../compile/installed.js';
 import { readGuestRules } from '../read/domainConfig.js';
 import { installedOf } from '../read/recorded.js';
 import { readSettings, type Settings } from '../read/settings.js';
 import { type Observed, type RecordedVif, type StatusReport, formatStatus, judgeStatus, statusExitCode, statusJson } from '../report/status.js';
-import type { Family } from '../rules/model.js';
 import { type Command, EXIT, describeError } from './command.js';
 
 /** Reads everything status judges: both filter tables with counters, the bridge table, the sysctls, the records and their configs. */
@@ -19,15 +17,12 @@ export async function observe(settings: Settings): Promise<Observed> {
     readBridgeListing(),
     listRecords(settings.stateDir),
   ]);
-  const saves = { 4: save4.stdout, 6: save6.stdout };
-  const chainDevs = [4, 6].flatMap((f) => [...vifChainRules(saves[f as Family]).keys()].map((c) => c.replace(/^vif-fw-(in|out)-/, '')));
-  const devs = new Set([...records.map((r) => r.dev as string), ...chainDevs]);
   return {
-    saves,
+    saves: { 4: save4.stdout, 6: save6.stdout },
     bridge,
     brNetfilter: { 4: sysctl('bridge-nf-call-iptables'), 6: sysctl('bridge-nf-call-ip6tables') },
     vifs: await Promise.all(records.map((r) => recorded(r, settings))),
-    liveDevices: new Set([...devs].filter(linkExists)),
+    linkExists,
     options: { acceptAllowed: settings.acceptAllowed },
   };
 }

@@ -3,7 +3,7 @@ import type { VifRecord } from '../apply/records.js';
 import { chainSpans, type SpanOrigin } from '../compile/chains.js';
 import { type BridgeProblem, type ChainDifference, bridgeProblems, compareTables, expectedTable, ourPart } from '../compile/expected.js';
 import { vifChainRules, type CountedRule } from '../compile/installed.js';
-import { vifChain } from '../compile/names.js';
+import { deviceOfVifChain, vifChain } from '../compile/names.js';
 import type { InstallOptions } from '../compile/transaction.js';
 import type { Installed } from '../read/recorded.js';
 import type { AntispoofLevel, Direction, Family } from '../rules/model.js';
@@ -24,8 +24,8 @@ export interface Observed {
   /** net.bridge.bridge-nf-call-iptables and -ip6tables; undefined: br_netfilter not loaded. */
   readonly brNetfilter: Readonly<Record<Family, string | undefined>>;
   readonly vifs: readonly RecordedVif[];
-  /** Devices of ours (recorded or with chains) that exist. */
-  readonly liveDevices: ReadonlySet<string>;
+  /** Whether a network device exists. */
+  readonly linkExists: (dev: string) => boolean;
   readonly options: InstallOptions;
 }
 
@@ -103,8 +103,8 @@ export interface StatusReport {
 
 export function judgeStatus(o: Observed): StatusReport {
   const counted = { 4: vifChainRules(o.saves[4]), 6: vifChainRules(o.saves[6]) };
-  const kernelDevs = new Set([...counted[4].keys(), ...counted[6].keys()].map((c) => c.replace(/^vif-fw-(in|out)-/, '')));
-  const live = o.vifs.filter((v) => o.liveDevices.has(v.record.dev));
+  const kernelDevs = new Set([...counted[4].keys(), ...counted[6].keys()].map((c) => deviceOfVifChain(c)!.dev));
+  const live = o.vifs.filter((v) => o.linkExists(v.record.dev));
   const buildable = live.flatMap((v) => ('error' in v.installed ? [] : [{ v, installed: v.installed }]));
   const differences = ([4, 6] as const).flatMap((f) =>
     compareTables(f, expectedTable(buildable.map((b) => ({ dev: b.v.record.dev, bodies: b.installed.firewall.chains[f] })), o.options), ourPart(o.saves[f])),
@@ -117,10 +117,10 @@ export function judgeStatus(o: Observed): StatusReport {
     return vifReport(v, own, host.length > 0, counted);
   });
   const recorded = new Set(o.vifs.map((v) => v.record.dev as string));
-  for (const dev of [...kernelDevs].filter((d) => o.liveDevices.has(d) && !recorded.has(d)).sort())
+  for (const dev of [...kernelDevs].filter((d) => o.linkExists(d) && !recorded.has(d)).sort())
     vifs.push({ ...EMPTY_ROW, dev, state: 'unrecorded', dropped: dropped(counted, dev) });
 
-  const gone = [...new Set([...o.vifs.map((v) => v.record.dev as string), ...kernelDevs])].filter((d) => !o.liveDevices.has(d)).sort();
+  const gone = [...new Set([...o.vifs.map((v) => v.record.dev as string), ...kernelDevs])].filter((d) => !o.linkExists(d)).sort();
   const orphans = gone.map((dev) => {
     const r = o.vifs.find((v) => v.record.dev === dev)?.record;
     return { dev, vif: r?.vif ?? null, domain: r?.domain ?? null, chains: kernelDevs.has(dev), record: r !== undefined };

@@ -80,7 +80,7 @@ async function world(edit: { george?: string[]; kernel?: (s: Record<4 | 6, strin
       installed: installed[i]!,
       config: { lines: r.domain === 'george' ? (edit.george ?? GEORGE) : MILDRED, antispoof: 'full' },
     })),
-    liveDevices: new Set(['vif2.0', 'vif3.0']),
+    linkExists: (dev) => ['vif2.0', 'vif3.0'].includes(dev),
     options,
   };
 }
@@ -117,6 +117,14 @@ describe('status', () => {
     expect(report.vifs.map((v) => v.state)).toEqual(['bypassed', 'bypassed']);
     expect(summaryLine(report)).toBe('2 vifs: 2 bypassed; firewall NOT in force: net.bridge.bridge-nf-call-ip6tables is 0: bridged IPv6 traffic bypasses ip6tables (and 1 more)');
     await expect(formatStatus(report, false)).toMatchFileSnapshot('../golden/status/bypassed.txt');
+  });
+
+  it('a device gone: its chains and record summed up as an orphan, not a vif', async () => {
+    const report = judgeStatus({ ...(await world()), linkExists: (dev) => dev === 'vif2.0' });
+    expect(report.vifs.map((v) => v.dev)).toEqual(['vif2.0']);
+    expect(report.orphans).toEqual([{ dev: 'vif3.0', vif: 'vif3.0', domain: 'mildred', chains: true, record: true }]);
+    expect(statusExitCode(report)).toBe(0);
+    expect(formatStatus(report, false).split('\n').at(-1)).toBe('1 orphaned device (vif3.0): chains or records of devices that are gone: run vif-firewall sweep');
   });
 
   it('--json: a versioned object with codes, not sentences', async () => {
