@@ -9,6 +9,7 @@ declare -A NEED=(
   [iptables-restore]=iptables [ip]=iproute2 [nc]=netcat-openbsd [conntrack]=conntrack
   [modprobe]=kmod [ping]=iputils-ping [flock]=util-linux [logger]=bsdutils [sysctl]=procps [nft]=nftables
   [scapy]=python3-scapy  # tests only: crafted frames (test/support/frames.py)
+  [systemd-analyze]=systemd  # tests only: systemd-analyze verify of packaging/*.service
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

@@ -5,7 +5,7 @@ import { parseInstalled, type Installed } from '../compile/installed.js';
 import { installTransaction, uncoveredPaths } from '../compile/transaction.js';
 import { antispoofWarning, compileAntispoof } from '../compile/antispoof.js';
 import { bridgeInstallTransaction } from '../compile/bridge.js';
-import { antispoofSpec } from '../read/antispoof.js';
+import { MAC_STAND_IN, antispoofSpec } from '../read/antispoof.js';
 import { readInstalled } from '../apply/netfilter.js';
 import { unwrap } from '../errors.js';
 import { parseIfName } from '../ifname.js';
@@ -15,8 +15,6 @@ import { describeRuleSet } from '../report/describe.js';
 import { type Command, EXIT, UsageError } from './command.js';
 
 const EMPTY = parseInstalled('');
-
-const MAC_STAND_IN = '00:16:3e:00:00:00';
 
 export const showCommand: Command = {
   name: 'show',

@@ -34,13 +34,19 @@ export function compileFirewall(ruleSet: RuleSet, ctx: VifContext): Record<Famil
 }
 
 function compileDirection(ruleSet: RuleSet, family: Family, direction: Direction, ctx: VifContext): string[] {
-  const rules = ruleSet.rules.filter((r) => r.direction === direction).flatMap((r) => compileRule(r, family));
+  return chainSpans(ruleSet, family, direction, ctx).flatMap((s) => s.specs);
+}
+
+/** Where a run of a chain's specs comes from: a rule of the config, or what the compiler adds itself. */
+export type SpanOrigin = { readonly kind: 'rule'; readonly rule: Rule } | { readonly kind: 'built-in' | 'log' | 'policy' };
+
+/** One direction's chain body, cut into the runs each origin compiled to, in chain order (status -v counts packets by config line). */
+export function chainSpans(ruleSet: RuleSet, family: Family, direction: Direction, ctx: VifContext): { origin: SpanOrigin; specs: string[] }[] {
   return [
-    ...stateRules(),
-    ...infrastructureRules(family, direction),
-    ...rules,
-    ...(ruleSet.log[direction] ? [logRule(direction, ctx)] : []),
-    ...policyRules(ruleSet.policy[direction], family),
+    { origin: { kind: 'built-in' }, specs: [...stateRules(), ...infrastructureRules(family, direction)] },
+    ...ruleSet.rules.filter((r) => r.direction === direction).map((rule) => ({ origin: { kind: 'rule', rule } as const, specs: compileRule(rule, family) })),
+    { origin: { kind: 'log' }, specs: ruleSet.log[direction] ? [logRule(direction, ctx)] : [] },
+    { origin: { kind: 'policy' }, specs: policyRules(ruleSet.policy[direction], family) },
   ];
 }
 

@@ -44,7 +44,7 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
   const { dev, bridge, mtu, created, record } = plan;
   await installFirewall(await turn, plan.path, plan.firewall, { acceptAllowed: settings.acceptAllowed });
   try {
-    await writeRecord(settings.stateDir, { ...record, appliedAt: new Date().toISOString() });
+    await writeRecord(settings.stateDir, { ...record, warnings: ctx.warnings, appliedAt: new Date().toISOString() });
     await attachPort({ created, dev, bridge, mtu });
     if (inv.typeIf === 'vif') {
       const frontendMtu = mtu ? [[`/local/domain/${inv.domid}/device/vif/${inv.devid}/mtu`, String(mtu)] as const] : [];
@@ -132,6 +132,7 @@ async function planOnline(ctx: CallContext, { domain, backend, dev, created, bri
       antispoof: antispoof.level,
       configFile,
       rules: guest.ruleSet.rules.length,
+      source: { key: guest.key, lines: guest.lines },
     },
   };
 }

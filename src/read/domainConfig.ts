@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HookError, unwrap } from '../errors.js';
-import { parseRuleSet } from '../rules/parse.js';
+import { parseRuleSet, type RuleLine } from '../rules/parse.js';
 import { DEFAULT_POLICY, type AntispoofLevel, type RuleSet } from '../rules/model.js';
 import { antispoofLevelOf } from './antispoof.js';
 import { readConfigText } from './configFile.js';
@@ -57,6 +57,8 @@ export interface GuestRules {
   readonly antispoof: AntispoofLevel | undefined;
   /** Which key the rules came from (`firewall_vif1`, `firewall`), or undefined for the defaults. */
   readonly key: string | undefined;
+  /** That key's lines as written (none for the defaults). */
+  readonly lines: readonly RuleLine[];
   readonly warnings: readonly string[];
 }
 
@@ -80,7 +82,7 @@ export function guestRulesOf(text: string, file: string, devid: number): GuestRu
   const antispoof = antispoofLevelOf(cfg, 'firewall_antispoof');
   for (const key of [`firewall_vif${devid}`, 'firewall']) {
     const lines = unwrap(getStringList(cfg, key));
-    if (lines) return { ruleSet: unwrap(parseRuleSet(lines)), domain, vifname, mac, ip, bridge, antispoof, key, warnings: [] };
+    if (lines) return { ruleSet: unwrap(parseRuleSet(lines)), domain, vifname, mac, ip, bridge, antispoof, key, lines, warnings: [] };
   }
   return {
     antispoof,
@@ -91,6 +93,7 @@ export function guestRulesOf(text: string, file: string, devid: number): GuestRu
     ip,
     bridge,
     key: undefined,
+    lines: [],
     warnings: [`${file} has no firewall key: default policies apply (inbound dropped, outbound accepted)`],
   };
 }

@@ -21,7 +21,8 @@ type Token =
 /** Parses the text of an xl config file; `file` only labels positions. As in libxlu, the last setting of a key wins. */
 export function parseXlConfig(text: string, file: string): Result<XlConfig> {
   try {
-    return ok({ file, settings: new Parser(new Lexer(text, file)).file() });
+    const parser = new Parser(new Lexer(text, file));
+    return ok({ file, settings: parser.file(), replaced: parser.replaced });
   } catch (e) {
     // Lexer and Parser throw HookError only; anything else is a bug and must surface.
     if (e instanceof HookError) return { ok: false, error: e };
@@ -192,6 +193,7 @@ function describe(t: Token): string {
 
 class Parser {
   private tok: Token;
+  readonly replaced: XlSetting[] = [];
 
   constructor(private readonly lexer: Lexer) {
     this.tok = lexer.next();
@@ -226,6 +228,7 @@ class Parser {
     if (end.kind !== 'eof' && end.kind !== 'newline' && !(end.kind === 'punct' && end.text === ';'))
       throw new HookError(`expected end of line or ';' after the value of "${key}", found ${describe(end)}`, end.at);
     const previous = settings.get(key);
+    if (previous && op.text === '=') this.replaced.push(previous);
     // Unlike libxlu, a number set by `+=` with nothing before stays readable as a number.
     const value = op.text === '+=' && previous ? append(key, previous, given) : given;
     settings.set(key, { key, value, at: keyTok.at });
