@@ -9,6 +9,9 @@ declare -A NEED=(
   [iptables-restore]=iptables [ip]=iproute2 [nc]=netcat-openbsd [conntrack]=conntrack
   [modprobe]=kmod [ping]=iputils-ping [flock]=util-linux [logger]=bsdutils [sysctl]=procps [nft]=nftables
   [scapy]=python3-scapy  # tests only: crafted frames (test/support/frames.py)
+  [ipset]=ipset [dpkg-deb]=dpkg
+  [man]=man-db [groff]=groff-base  # the package test renders the manual pages (man --warnings)
+  [lintian]=lintian                # the package test lints the .deb
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
