@@ -17,6 +17,7 @@ printing errors as file:line:col: message, and warns about rules that can never 
 rule's protocol. Needs no root and changes nothing.
 
 exit: 0 no errors (warnings allowed), 1 errors found, 2 bad usage`,
+  positional: { min: 1, max: undefined, what: 'at least one config file' },
   async run(args) {
     const files = args._.map(String);
     if (files.length === 0) throw new UsageError('name at least one config file');

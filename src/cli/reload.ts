@@ -32,6 +32,7 @@ Every config is read and checked first: if one has an error, nothing is changed.
 
 exit: 0 reloaded, 1 failed (nothing changed when a config has an error)`,
   booleans: ['all', 'dry-run'],
+  positional: { min: 0, max: 1, what: 'one domain or vif, or give --all' },
   async run(args) {
     const target = args._[0] === undefined ? undefined : String(args._[0]);
     if (!target === !args.all) throw new UsageError('name one domain or vif, or give --all');
@@ -60,7 +61,7 @@ exit: 0 reloaded, 1 failed (nothing changed when a config has an error)`,
 };
 
 async function plan(record: VifRecord, settings: Settings) {
-  const configFile = existsSync(record.configFile) ? record.configFile : await locateDomainConfig(record.domain, settings.configDirs);
+  const configFile = existsSync(record.configFile) ? record.configFile : (await locateDomainConfig(record.domain, settings.configDirs)).file;
   const guest = await readGuestRules(configFile, record.devid);
   const guestNets: Cidr[] = record.ip.flatMap((a) => {
     const c = parseCidr(a);

@@ -77,6 +77,7 @@ reload fixes it) and orphans (chains of ours whose device is gone: sweep removes
 
 exit: 0 shown (whatever the states), 1 the tables cannot be read`,
   booleans: ['json'],
+  positional: { min: 0, max: 1, what: 'at most one domain or vif' },
   async run(args) {
     const filter = args._[0] === undefined ? undefined : String(args._[0]);
     const all = await collectStatus();

@@ -8,6 +8,7 @@ import { antispoofSpec } from '../read/antispoof.js';
 import { HookError, unwrap } from '../errors.js';
 import { parseIfName, type IfName } from '../ifname.js';
 import { locateDomainConfig, readGuestRules } from '../read/domainConfig.js';
+import { narrate } from '../apply/effects.js';
 import { readDirectory, readKey, writeKeys } from '../xenstore.js';
 import { type CallContext, locking, wantedName } from './context.js';
 
@@ -75,7 +76,9 @@ async function planOnline(ctx: CallContext): Promise<OnlinePlan> {
   const created = renameSource(inv.vif, dev);
   const bridge = resolveBridge(backend.get('bridge'));
   const mtu = positiveInt(backend.get('mtu')) ?? bridgeMtu(bridge);
-  const configFile = await locateDomainConfig(domain, settings.configDirs, ctx.parentPid);
+  const located = await locateDomainConfig(domain, settings.configDirs, ctx.parentPid);
+  narrate(`domain config ${located.file}: ${located.how}`);
+  const configFile = located.file;
   const guest = await readGuestRules(configFile, inv.devid);
   ctx.warnings.push(...guest.warnings);
   const antispoof = antispoofSpec(guest.antispoof ?? settings.antispoof, backend.get('mac'), backend.get('ip'), `xenstore ${inv.xenbusPath}`);
