@@ -25,8 +25,16 @@ const PROGRAM = '/usr/lib/vif-firewall/vif-firewall';
 const COMMAND = '/usr/sbin/vif-firewall';
 const HOOK = '/etc/xen/scripts/vif-firewall';
 const CONF = '/etc/xen/vif-firewall.conf';
-const UNIT = '/lib/systemd/system/vif-firewall-sweep.service';
-const WANTS = '/etc/systemd/system/multi-user.target.wants/vif-firewall-sweep.service';
+/** Every unit of packaging/, installed; those with an [Install] section enabled, as `systemctl enable` would (a link per WantedBy= target). */
+const UNITS = readdirSync('packaging')
+  .filter((f) => f.endsWith('.service'))
+  .map((name) => {
+    const text = readFileSync(join('packaging', name), 'utf8');
+    const install = text.slice(text.indexOf('[Install]'));
+    const targets = text.includes('[Install]') ? [...install.matchAll(/^WantedBy=(.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/)) : [];
+    return { path: `/lib/systemd/system/${name}`, wants: targets.map((t) => `/etc/systemd/system/${t}.wants/${name}`) };
+  });
+const SWEEP = '/lib/systemd/system/vif-firewall-sweep.service';
 const PAGES = ['/usr/share/man/man8/vif-firewall.8.gz', '/usr/share/man/man5/vif-firewall.conf.5.gz'];
 /** 0.1.0, the last release that shipped the program itself as the conffile /etc/xen/scripts/vif-firewall. */
 const PREVIOUS = { version: '0.1.0', commit: '62b104b475b8b8985c83b4004ddeb9267220c93c' };
@@ -127,7 +135,7 @@ describe.skipIf(skipReason !== undefined)('the Debian package', () => {
         `lrwxrwxrwx root/root ${COMMAND} -> ../lib/vif-firewall/vif-firewall`,
         `lrwxrwxrwx root/root ${HOOK} -> ${PROGRAM}`,
         `-rw-r--r-- root/root ${CONF}`,
-        `-rw-r--r-- root/root ${UNIT}`,
+        ...UNITS.map((u) => `-rw-r--r-- root/root ${u.path}`),
         ...PAGES.map((p) => `-rw-r--r-- root/root ${p}`),
         `-rw-r--r-- root/root /usr/share/doc/${PKG}/README`,
         `-rw-r--r-- root/root /usr/share/doc/${PKG}/changelog.gz`,
@@ -172,7 +180,8 @@ describe.skipIf(skipReason !== undefined)('the Debian package', () => {
     expect(readlinkSync(HOOK)).toBe(PROGRAM);
     expect(readlinkSync(COMMAND)).toBe('../lib/vif-firewall/vif-firewall');
     expect(parseSettings(readFileSync(CONF, 'utf8'), CONF)).toEqual({ ...DEFAULT_SETTINGS, file: CONF });
-    expect(readlinkSync(WANTS)).toBe(UNIT); // enabled: sweep runs at boot
+    expect(UNITS.map((u) => u.path)).toContain(SWEEP);
+    for (const u of UNITS) for (const link of u.wants) expect(readlinkSync(link), link).toBe(u.path); // enabled: sweep runs at boot
     expect((await sh(HOOK, ['--version'])).stdout).toBe(`vif-firewall ${version}`);
   });
 
@@ -293,7 +302,7 @@ describe.skipIf(skipReason !== undefined)('the Debian package', () => {
     const p = await sh('dpkg', ['--purge', PKG]);
     expect(p.exitCode, p.stderr).toBe(0);
     expect((await sh('dpkg-query', ['-W', '-f=${Status}', PKG])).stdout).not.toContain('installed');
-    for (const f of [PROGRAM, COMMAND, HOOK, CONF, UNIT, WANTS, ...PAGES, `/usr/share/doc/${PKG}`, '/run/vif-firewall']) expect(existsSync(f), f).toBe(false);
+    for (const f of [PROGRAM, COMMAND, HOOK, CONF, ...UNITS.flatMap((u) => [u.path, ...u.wants]), ...PAGES, `/usr/share/doc/${PKG}`, '/run/vif-firewall']) expect(existsSync(f), f).toBe(false);
     expect(snapshot()).toEqual(before);
   });
 });
