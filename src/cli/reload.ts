@@ -1,3 +1,4 @@
+import { writeJson } from './json.js';
 import { existsSync } from 'node:fs';
 import { ensureBrNetfilter } from '../apply/brNetfilter.js';
 import { cutFlows, listTrackedFlows } from '../apply/conntrack.js';
@@ -42,6 +43,7 @@ Every reload, done or failed, writes one line per vif (or its error) to the log.
 
 exit: 0 reloaded, 1 failed (nothing changed when a config has an error), 2 bad usage`,
   booleans: ['all', 'dry-run', 'json'],
+  positional: { min: 0, max: 1, what: 'one domain or vif, or give --all' },
   async run(args) {
     const target = args._[0] === undefined ? undefined : String(args._[0]);
     if (!target === !args.all) throw new UsageError('name one domain or vif, or give --all');
@@ -94,7 +96,7 @@ async function reload(target: string | undefined, json: boolean, settings: Setti
       changes: p.changes,
       connectionsCut: cut,
     }));
-    process.stdout.write(`${JSON.stringify({ version: 1, dryRun: effects().dryRun, vifs }, null, 2)}\n`);
+    writeJson({ dryRun: effects().dryRun, vifs });
     return EXIT.ok;
   }
   for (const { p, line } of done) {
@@ -107,7 +109,7 @@ async function reload(target: string | undefined, json: boolean, settings: Setti
 }
 
 async function plan(record: VifRecord, settings: Settings) {
-  const configFile = existsSync(record.configFile) ? record.configFile : await locateDomainConfig(record.domain, settings.configDirs);
+  const configFile = existsSync(record.configFile) ? record.configFile : (await locateDomainConfig(record.domain, settings.configDirs)).file;
   const [guest, before] = await Promise.all([readGuestRules(configFile, record.devid), installedOf(record).catch(() => undefined)]);
   const guestNets: Cidr[] = record.ip.flatMap((a) => {
     const c = parseCidr(a);

@@ -9,6 +9,7 @@ import { antispoofSpec } from '../read/antispoof.js';
 import { HookError, unwrap } from '../errors.js';
 import { parseIfName, type IfName } from '../ifname.js';
 import { locateDomainConfig, readGuestRules, type GuestRules } from '../read/domainConfig.js';
+import { narrate } from '../apply/effects.js';
 import { readDirectory, readKey, writeKeys } from '../xenstore.js';
 import { type CallContext, locking, wantedName } from './context.js';
 import { notOurs } from './ownership.js';
@@ -93,7 +94,9 @@ async function readGuest(ctx: CallContext): Promise<Guest> {
   const bridge = resolveBridge(backend.get('bridge'));
   const problem = notOurs(ctx, created, { vifname, bridge });
   if (problem) throw new HookError(`refusing to touch ${created}: ${problem}`);
-  const configFile = await locateDomainConfig(domain, settings.configDirs, ctx.parentPid);
+  const located = await locateDomainConfig(domain, settings.configDirs, ctx.parentPid);
+  narrate(`domain config ${located.file}: ${located.how}`);
+  const configFile = located.file;
   const rules = await readGuestRules(configFile, inv.devid);
   return { domain, backend, dev, created, bridge, configFile, rules };
 }

@@ -32,7 +32,8 @@ export interface Invocation extends Call {
  * libxl passes `online type_if=vif` and the device in the environment; an admin passes
  * the device name instead. Returns undefined for the calls vif-common.sh ignores:
  * online/offline of a tap and add/remove of a vif (libxl makes both for an HVM guest).
- * Throws only for bad usage.
+ * Throws only for bad usage: an unknown command or type_if, two device names, or none where
+ * libxl's environment does not name one either.
  */
 export function readCall(positional: readonly string[], env: NodeJS.ProcessEnv): Call | undefined {
   const [command, ...rest] = positional;
@@ -47,6 +48,10 @@ export function readCall(positional: readonly string[], env: NodeJS.ProcessEnv):
   if (typeIf !== 'vif' && typeIf !== 'tap') throw new HookError(`unknown interface type type_if=${typeIf}`);
   if (!manualName && (typeIf === 'vif') !== (cmd === 'online' || cmd === 'offline')) return undefined;
   const given = manualName ?? (typeIf === 'vif' ? env.vif : env.INTERFACE);
+  // Neither libxl's environment nor a device name: a hand-made call that forgot the device.
+  // (With XENBUS_PATH it is libxl's call, and its failure goes to xenstore: see identify.)
+  if (!given && !env.XENBUS_PATH)
+    throw new HookError(`name the device: vif-firewall ${cmd} vif2.0 (libxl passes it as ${typeIf === 'vif' ? 'vif' : 'INTERFACE'}= in the environment)`);
   const ids = idsFromName(given);
   if (!manualName && env.XENBUS_PATH) checkSameDevice(typeIf, given, env.XENBUS_PATH);
   const xenbusPath =

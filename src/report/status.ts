@@ -1,3 +1,4 @@
+import { type JsonOutput, jsonOutput } from '../cli/json.js';
 import { basename } from 'node:path';
 import type { VifRecord } from '../apply/records.js';
 import { chainSpans, type SpanOrigin } from '../compile/chains.js';
@@ -348,7 +349,7 @@ function table(rows: readonly string[][], right: readonly boolean[]): string[] {
 }
 
 /** `status --json`: the same as data. */
-export function statusJson(report: StatusReport): object {
+export function statusJson(report: StatusReport): JsonOutput<object> {
   const inForce = report.host.length === 0 && report.vifs.every((v) => v.inForce);
-  return { version: 1, inForce, exitCode: statusExitCode(report), message: summaryLine(report), host: report.host, vifs: report.vifs, orphans: report.orphans };
+  return jsonOutput({ inForce, exitCode: statusExitCode(report), message: summaryLine(report), host: report.host, vifs: report.vifs, orphans: report.orphans });
 }

@@ -182,7 +182,7 @@ describe.skipIf(!requireRoot('hook end-to-end tests'))('vif-firewall online/offl
     w.xs.write('/local/domain/2/name', 'nobody');
     const r = await w.online(vif);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/no domain config for "nobody": looked for .*nobody\.cfg/);
+    expect(r.stderr).toMatch(/no domain config for "nobody": tried .*nobody\.cfg, .*nobody \(not run by xl create/);
     const bad = await w.run(['online', 'type_if=vif'], { ...vif.env, vif: 'vif2+' });
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/vif="vif2\+" and XENBUS_PATH="backend\/vif\/2\/0" name different devices/);
