@@ -57,24 +57,14 @@ def frame(kind, iface):
     raise SystemExit(f"unknown kind {kind}")
 
 
+ICMPV6 = {"router-advertisement": ICMPv6ND_RA, "router-solicitation": ICMPv6ND_RS, "ns": ICMPv6ND_NS, "na": ICMPv6ND_NA, **MLD}
+UDP_SOURCES = {67: "dhcp-offer", 547: "dhcpv6-reply", 546: "dhcpv6-solicit"}
+
+
 def kind_of(p):
-    if UDP in p and p[UDP].dport == 67 and p[UDP].sport == 68:
-        return "dhcp-discover"
-    if UDP in p and p[UDP].sport == 67:
-        return "dhcp-offer"
-    if UDP in p and p[UDP].sport == 547:
-        return "dhcpv6-reply"
-    if ICMPv6ND_RA in p:
-        return "router-advertisement"
-    if ICMPv6ND_RS in p:
-        return "router-solicitation"
-    if UDP in p and p[UDP].sport == 546:
-        return "dhcpv6-solicit"
-    if ICMPv6ND_NS in p:
-        return "ns"
-    if ICMPv6ND_NA in p:
-        return "na"
-    return next((kind for kind, layer in MLD.items() if layer in p), None)
+    if UDP in p:
+        return "dhcp-discover" if (p[UDP].sport, p[UDP].dport) == (68, 67) else UDP_SOURCES.get(p[UDP].sport)
+    return next((kind for kind, layer in ICMPV6.items() if layer in p), None)
 
 
 if sys.argv[1] == "send":
