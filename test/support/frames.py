@@ -4,8 +4,9 @@
   frames.py send IFACE KIND[,KIND...] ADDR  send each KIND twice from IFACE, with IFACE's own MAC;
                                             ADDR is the IPv4 address a dhcp-offer comes from, or the
                                             address a garp (IPv4) or an na (IPv6) claims
-  frames.py sniff IFACE SECONDS [KIND,...]  print, one per line, the KINDs seen on IFACE within SECONDS: those
-                                            given, else dhcp-discover, dhcp-offer, dhcpv6-reply, router-advertisement
+  frames.py sniff IFACE SECONDS [KIND,...]  print, one per line as first seen, the KINDs seen on IFACE within
+                                            SECONDS: those given, else dhcp-discover, dhcp-offer, dhcpv6-reply,
+                                            router-advertisement
 
 KINDs: dhcp-discover (0.0.0.0:68 -> 255.255.255.255:67), dhcp-offer (a server reply, sport 67),
 dhcpv6-reply (sport 547), dhcpv6-solicit (546 -> 547), router-advertisement, router-solicitation, ns (a neighbour
@@ -74,5 +75,12 @@ if sys.argv[1] == "send":
 elif sys.argv[1] == "sniff":
     print("ready", flush=True)
     wanted = set(sys.argv[4].split(",")) if len(sys.argv) > 4 else {"dhcp-discover", "dhcp-offer", "dhcpv6-reply", "router-advertisement"}
-    seen = {kind_of(p) for p in sniff(iface=sys.argv[2], timeout=float(sys.argv[3]))}
-    print("\n".join(sorted(k for k in seen if k in wanted)), flush=True)
+    seen = set()
+
+    def report(p):
+        kind = kind_of(p)
+        if kind in wanted and kind not in seen:
+            seen.add(kind)
+            print(kind, flush=True)
+
+    sniff(iface=sys.argv[2], timeout=float(sys.argv[3]), prn=report, store=False)
