@@ -96,7 +96,7 @@ describe.skipIf(!requireRoot('repair tests'))('vif-firewall repair after a forei
     for (const vif of vifs) expect((await w.online(vif)).exitCode).toBe(0);
     expect(repaired).toBe(await w.tables());
     expect(w.log()).toMatch(/ info: repair: reinstalled vif3\.0/);
-  });
+  }, 180_000);
 
   it('reinstalls what was installed, not what a config edited since says', async () => {
     w = await createHookWorld();
