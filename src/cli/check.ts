@@ -1,3 +1,4 @@
+import { writeJson } from './json.js';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -10,7 +11,7 @@ import { DEFAULT_SETTINGS, DEFAULT_SETTINGS_FILE, readSettings, type Settings } 
 import { parseRuleSet } from '../rules/parse.js';
 import { getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
-import { type Command, EXIT, UsageError, describeError } from './command.js';
+import { type Command, EXIT, describeError } from './command.js';
 
 export const checkCommand: Command = {
   name: 'check',
@@ -35,9 +36,9 @@ does not have, and a config with no firewall key. Needs no root and changes noth
 
 exit: 0 online would accept every config (warnings allowed), 1 it would refuse one, 2 bad usage`,
   booleans: ['json'],
+  positional: { min: 1, max: undefined, what: 'at least one domain or config file' },
   async run(args) {
     const targets = args._.map(String);
-    if (targets.length === 0) throw new UsageError('name at least one domain or config file');
     const read = await readSettings(process.env).then(
       (settings) => ({ settings, problems: [] as Problem[] }),
       (e: unknown) => ({ settings: DEFAULT_SETTINGS, problems: [problemOf(e)] }),
@@ -56,7 +57,7 @@ exit: 0 online would accept every config (warnings allowed), 1 it would refuse o
         ok: !r.problems.some((p) => p.severity === 'error'),
         problems: r.problems.map((p) => ({ severity: p.severity, file: p.where?.file ?? r.file, line: p.where?.line ?? null, col: p.where?.col ?? null, message: p.message })),
       }));
-      process.stdout.write(`${JSON.stringify({ version: 1, ok: !failed, files }, null, 2)}\n`);
+      writeJson({ ok: !failed, files });
     } else
       for (const r of results) {
         for (const p of r.problems) process.stdout.write(`${p.where ? formatWhere(p.where) : r.file}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.message}\n`);
@@ -83,7 +84,7 @@ const warningOf = (f: Finding): Problem => ({ severity: 'warning', where: f.at, 
 async function configOf(target: string, settings: Settings): Promise<{ file: string } | { error: Problem }> {
   if (existsSync(target) || target.includes('/')) return { file: resolveShown(target) };
   try {
-    return { file: await locateDomainConfig(target, settings.configDirs) };
+    return { file: (await locateDomainConfig(target, settings.configDirs)).file };
   } catch (e) {
     return { error: problemOf(e) };
   }

@@ -1,12 +1,14 @@
+import { writeJson } from './json.js';
 import { existsSync } from 'node:fs';
 import { ensureBrNetfilter } from '../apply/brNetfilter.js';
-import { forgetFlow, listTrackedFlows } from '../apply/conntrack.js';
+import { cutFlows, listTrackedFlows } from '../apply/conntrack.js';
 import { effects, setEffects } from '../apply/effects.js';
 import { installFirewall, takeTurn } from '../apply/firewall.js';
 import { listRecords, writeRecord, type VifRecord } from '../apply/records.js';
 import { antispoofWarning } from '../compile/antispoof.js';
 import { flowsToCut } from '../compile/cut.js';
 import { compileVifFirewall } from '../compile/firewall.js';
+import { recordedPath } from '../compile/transaction.js';
 import { HookError } from '../errors.js';
 import { locking } from '../hotplug/context.js';
 import { antispoofSpec } from '../read/antispoof.js';
@@ -41,6 +43,7 @@ Every reload, done or failed, writes one line per vif (or its error) to the log.
 
 exit: 0 reloaded, 1 failed (nothing changed when a config has an error), 2 bad usage`,
   booleans: ['all', 'dry-run', 'json'],
+  positional: { min: 0, max: 1, what: 'one domain or vif, or give --all' },
   async run(args) {
     const target = args._[0] === undefined ? undefined : String(args._[0]);
     if (!target === !args.all) throw new UsageError('name one domain or vif, or give --all');
@@ -64,19 +67,23 @@ async function reload(target: string | undefined, json: boolean, settings: Setti
   // Every config first: an error anywhere changes nothing anywhere.
   const plans = await Promise.all(records.map(async (record) => plan(record, settings)));
   const brWarning = await ensureBrNetfilter();
-  for (const p of plans) await installFirewall(await takeTurn(locking(settings), { likelyNew: false }), p.record.dev, p.firewall, { acceptAllowed: settings.acceptAllowed });
+  for (const p of plans) await installFirewall(await takeTurn(locking(settings), { likelyNew: false }), recordedPath(p.record), p.firewall, { acceptAllowed: settings.acceptAllowed });
   const flows = await listTrackedFlows();
   const done = [];
   for (const p of plans) {
     await writeRecord(settings.stateDir, { ...p.record, ...p.recorded, warnings: [...p.warnings, ...(brWarning ? [brWarning] : [])], appliedAt: new Date().toISOString() });
-    const cut = p.guestNets.length ? flowsToCut(p.ruleSet, p.guestNets, flows) : [];
-    for (const f of cut) await forgetFlow(f);
+    const { cut, problems } = p.guestNets.length ? await cutFlows((listed) => flowsToCut(p.ruleSet, p.guestNets, listed), flows) : { cut: [], problems: [] };
     const notes = [
       `${p.recorded.rules} rules from ${p.recorded.configFile}`,
       p.guestNets.length ? `${cut.length} established connection${cut.length === 1 ? '' : 's'} cut` : 'no ip= for this vif: established connections were not re-checked',
     ];
     const line = `${effects().dryRun ? 'would reload' : 'reloaded'} ${p.record.vif} (${p.record.domain}, device ${p.record.dev}): ${notes.join('; ')}`;
-    new HookLog(settings.logFile, settings.syslog, `reload vif=${p.record.vif}`).write('info', line);
+    const log = new HookLog(settings.logFile, settings.syslog, `reload vif=${p.record.vif}`);
+    log.write('info', line);
+    for (const problem of problems) {
+      process.stderr.write(`warning: ${problem}\n`);
+      log.write('warning', problem);
+    }
     done.push({ p, line, cut: p.guestNets.length ? cut.length : null });
   }
   if (json) {
@@ -89,7 +96,7 @@ async function reload(target: string | undefined, json: boolean, settings: Setti
       changes: p.changes,
       connectionsCut: cut,
     }));
-    process.stdout.write(`${JSON.stringify({ version: 1, dryRun: effects().dryRun, vifs }, null, 2)}\n`);
+    writeJson({ dryRun: effects().dryRun, vifs });
     return EXIT.ok;
   }
   for (const { p, line } of done) {
@@ -102,7 +109,7 @@ async function reload(target: string | undefined, json: boolean, settings: Setti
 }
 
 async function plan(record: VifRecord, settings: Settings) {
-  const configFile = existsSync(record.configFile) ? record.configFile : await locateDomainConfig(record.domain, settings.configDirs);
+  const configFile = existsSync(record.configFile) ? record.configFile : (await locateDomainConfig(record.domain, settings.configDirs)).file;
   const [guest, before] = await Promise.all([readGuestRules(configFile, record.devid), installedOf(record).catch(() => undefined)]);
   const guestNets: Cidr[] = record.ip.flatMap((a) => {
     const c = parseCidr(a);

@@ -3,6 +3,7 @@ import { ensureBrNetfilter } from '../apply/brNetfilter.js';
 import { effects } from '../apply/effects.js';
 import { installFirewall, takeTurn } from '../apply/firewall.js';
 import { listRecords } from '../apply/records.js';
+import { recordedPath } from '../compile/transaction.js';
 import { locking } from '../hotplug/context.js';
 import { installedOf } from '../read/recorded.js';
 import { readSettings } from '../read/settings.js';
@@ -45,7 +46,7 @@ exit: 0 every recorded vif reinstalled (or nothing recorded), 1 one or more fail
     for (const r of records) {
       try {
         const { firewall } = await installedOf(r);
-        await installFirewall(await takeTurn(locking(settings), { likelyNew: false }), r.dev, firewall, { acceptAllowed: settings.acceptAllowed });
+        await installFirewall(await takeTurn(locking(settings), { likelyNew: false }), recordedPath(r), firewall, { acceptAllowed: settings.acceptAllowed });
         const line = `${effects().dryRun ? 'would reinstall' : 'reinstalled'} ${r.vif} (${r.domain}, device ${r.dev}): ${r.rules} rules as applied ${r.appliedAt}`;
         log.write('info', line);
         process.stdout.write(`${line}\n`);

@@ -1,3 +1,4 @@
+import { writeJson } from './json.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { linkExists } from '../apply/bridgePort.js';
 import { run } from '../apply/exec.js';
@@ -87,6 +88,7 @@ them is not: repair); unrecorded (chains of a live device online did not record)
 exit: 0 every vif ok and the firewall in force; 1 anything else (orphans alone do not count);
       2 bad usage, or no managed vif matches the name given`,
   booleans: ['json', 'v'],
+  positional: { min: 0, max: 1, what: 'at most one domain or vif' },
   async run(args) {
     const filter = args._[0] === undefined ? undefined : String(args._[0]);
     const settings = await readSettings(process.env);
@@ -96,7 +98,8 @@ exit: 0 every vif ok and the firewall in force; 1 anything else (orphans alone d
       process.stderr.write(`vif-firewall status: no managed vif matches "${filter}" (a domain name, vifD.N or device name)\n`);
       return EXIT.usage;
     }
-    process.stdout.write(args.json ? `${JSON.stringify(statusJson(report), null, 2)}\n` : `${formatStatus(report, args.v === true || args.verbose === true)}\n`);
+    if (args.json) writeJson(statusJson(report));
+    else process.stdout.write(`${formatStatus(report, args.v === true || args.verbose === true)}\n`);
     return statusExitCode(report);
   },
 };

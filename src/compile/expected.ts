@@ -4,7 +4,7 @@ import type { VifChainBodies } from './chains.js';
 import { bridgeBaseIntact, bridgeChain } from './bridge.js';
 import { jumpTarget, optionValue, parseInstalled } from './installed.js';
 import { deviceOfVifChain, isOurChain } from './names.js';
-import { installTransaction, type InstallOptions } from './transaction.js';
+import { type DevicePath, installTransaction, type InstallOptions } from './transaction.js';
 
 /**
  * What `status` holds the kernel to: the tables exactly as sequential onlines of the recorded
@@ -41,14 +41,14 @@ function keeps(chain: string, spec: string): boolean {
 
 /** One recorded device as online installed it. */
 export interface ExpectedDevice {
-  readonly dev: IfName;
+  readonly path: DevicePath;
   readonly bodies: VifChainBodies;
 }
 
 /** The table after installing each device in turn into a table that held nothing of ours. */
-export function expectedTable(devices: readonly ExpectedDevice[], options: InstallOptions): TableModel {
+export function expectedTable(devices: readonly ExpectedDevice[], family: Family, options: InstallOptions): TableModel {
   const model = new Map<string, string[]>();
-  for (const d of devices) applyRestore(model, installTransaction(parseInstalled(saveText(model)), d.dev, d.bodies, options));
+  for (const d of devices) applyRestore(model, installTransaction(parseInstalled(saveText(model)), d.path, family, d.bodies, options));
   return model;
 }
 

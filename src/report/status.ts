@@ -1,10 +1,11 @@
+import { type JsonOutput, jsonOutput } from '../cli/json.js';
 import { basename } from 'node:path';
 import type { VifRecord } from '../apply/records.js';
 import { chainSpans, type SpanOrigin } from '../compile/chains.js';
 import { type BridgeProblem, type ChainDifference, bridgeProblems, compareTables, expectedTable, ourPart } from '../compile/expected.js';
 import { vifChainRules, type CountedRule } from '../compile/installed.js';
 import { deviceOfVifChain, vifChain } from '../compile/names.js';
-import type { InstallOptions } from '../compile/transaction.js';
+import { type InstallOptions, recordedPath } from '../compile/transaction.js';
 import type { Installed } from '../read/recorded.js';
 import type { AntispoofLevel, Direction, Family } from '../rules/model.js';
 import { type DiffLine, ruleWordsDiff } from './diff.js';
@@ -107,7 +108,7 @@ export function judgeStatus(o: Observed): StatusReport {
   const live = o.vifs.filter((v) => o.linkExists(v.record.dev));
   const buildable = live.flatMap((v) => ('error' in v.installed ? [] : [{ v, installed: v.installed }]));
   const differences = ([4, 6] as const).flatMap((f) =>
-    compareTables(f, expectedTable(buildable.map((b) => ({ dev: b.v.record.dev, bodies: b.installed.firewall.chains[f] })), o.options), ourPart(o.saves[f])),
+    compareTables(f, expectedTable(buildable.map((b) => ({ path: recordedPath(b.v.record), bodies: b.installed.firewall.chains[f] })), f, o.options), ourPart(o.saves[f])),
   );
   const bridge = bridgeProblems(o.bridge, buildable.map((b) => ({ dev: b.v.record.dev, checks: b.installed.firewall.bridge.length })));
   const host = live.length === 0 ? [] : [...brNetfilterProblems(o.brNetfilter), ...differences.filter((d) => d.dev === undefined).flatMap(problemsOf), ...bridge.filter((b) => !('dev' in b))];
@@ -200,7 +201,7 @@ function ruleCounters(installed: Installed, r: VifRecord, counted: Counted): Rul
   const setting = (prefix: string) => installed.lines.find((l) => words(l.value).startsWith(prefix));
   const label = (origin: SpanOrigin, d: Direction): [string, string, string] => {
     if (origin.kind === 'rule') return [`rule ${origin.rule.at.line}:${origin.rule.at.col}`, `${file}:${origin.rule.at.line}`, words(origin.rule.text)];
-    if (origin.kind === 'built-in') return [`built-in ${d}`, '(built-in)', `${d}: conntrack state, DHCP, IPv6 neighbour discovery`];
+    if (origin.kind === 'built-in') return [`built-in ${d}`, '(built-in)', `${d}: conntrack state, DHCP, IPv6 neighbour discovery and MLD`];
     const line = setting(`${origin.kind} ${d}`);
     const text = origin.kind === 'log' ? `log ${d}` : `policy ${d} ${installed.ruleSet.policy[d]}`;
     return [`${origin.kind} ${d}`, line ? `${file}:${line.at.line}` : '(default)', text];
@@ -348,7 +349,7 @@ function table(rows: readonly string[][], right: readonly boolean[]): string[] {
 }
 
 /** `status --json`: the same as data. */
-export function statusJson(report: StatusReport): object {
+export function statusJson(report: StatusReport): JsonOutput<object> {
   const inForce = report.host.length === 0 && report.vifs.every((v) => v.inForce);
-  return { version: 1, inForce, exitCode: statusExitCode(report), message: summaryLine(report), host: report.host, vifs: report.vifs, orphans: report.orphans };
+  return jsonOutput({ inForce, exitCode: statusExitCode(report), message: summaryLine(report), host: report.host, vifs: report.vifs, orphans: report.orphans });
 }

@@ -127,7 +127,7 @@ describe.skipIf(!requireRoot('operator command tests'))('operator commands', () 
     // In a process group of its own, so that the hook and the sleep it hangs on are killed
     // together, by group id: never by name, which would reach other processes on this machine.
     const hung = w.dom0.exec('env', [`PATH=${slow}:${w.xs.env().PATH}`, HOOK, 'online', 'type_if=vif'], {
-      env: { ...w.xs.env(), VIF_FIREWALL_CONF: w.settingsFile, ...vif.env },
+      env: { ...(await w.hookEnv()), ...vif.env },
       extendEnv: false,
       reject: false,
       stdin: 'ignore',

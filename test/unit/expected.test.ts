@@ -12,7 +12,8 @@ const bodies = { in: ['-j DROP'], out: ['-j RETURN'] };
 const options = { acceptAllowed: true };
 
 describe('expected tables', () => {
-  const expected = expectedTable([{ dev: dev('vif2.0'), bodies }, { dev: dev('vif3.0'), bodies }], options);
+  const path = (name: string) => ({ dev: dev(name), bridge: 'xenbr0', addresses: [] });
+  const expected = expectedTable([{ path: path('vif2.0'), bodies }, { path: path('vif3.0'), bodies }], 4, options);
 
   it('are what the compiler writes for each device in turn: jumps, skeleton, dispatch rules, chains', () => {
     expect(expected.get('FORWARD')).toEqual(['-j VIF-FW']);
@@ -26,7 +27,7 @@ describe('expected tables', () => {
   });
 
   const saveOf = (edit: (lines: string[]) => string[] = (l) => l) => {
-    const lines = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD DROP [0:0]', ':ADMIN - [0:0]', '-A FORWARD -j ADMIN', '-A ADMIN -j ACCEPT'];
+    const lines = ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]', ':ADMIN - [0:0]', '-A FORWARD -j ADMIN', '-A ADMIN -j ACCEPT'];
     for (const c of expected.keys()) if (!/^[A-Z]+$/.test(c)) lines.push(`:${c} - [0:0]`);
     for (const [c, specs] of expected) for (const s of specs) lines.push(`[3:180] -A ${c} ${s}`);
     return [...edit(lines), 'COMMIT'].join('\n');

@@ -1,3 +1,4 @@
+import { recordedPath } from '../../src/compile/transaction.js';
 import { describe, expect, it } from 'vitest';
 import type { VifRecord } from '../../src/apply/records.js';
 import { expectedTable, type TableModel } from '../../src/compile/expected.js';
@@ -66,7 +67,7 @@ async function world(edit: { george?: string[]; kernel?: (s: Record<4 | 6, strin
   const records = [record(2, 'george', GEORGE), record(3, 'mildred', MILDRED)];
   const installed: Installed[] = await Promise.all(records.map(installedOf));
   const options = { acceptAllowed: true };
-  const model = (f: 4 | 6) => expectedTable(records.map((r, i) => ({ dev: r.dev, bodies: installed[i]!.firewall.chains[f] })), options);
+  const model = (f: 4 | 6) => expectedTable(records.map((r, i) => ({ path: recordedPath(r), bodies: installed[i]!.firewall.chains[f] })), f, options);
   // Deterministic counters: the policy drops of george's in chain count 7 per family, every other rule i+1.
   const count = (chain: string, spec: string, i: number) => (chain === 'vif-fw-in-vif2.0' && spec === '-j DROP' ? 7 : i + 1);
   const saves = { 4: save(model(4), count), 6: save(model(6), count) };
