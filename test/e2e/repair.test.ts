@@ -42,7 +42,7 @@ describe('vif-firewall-repair.service', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vfw-units-'));
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     for (const unit of readdirSync('packaging').filter((f) => f.endsWith('.service'))) {
-      const text = readFileSync(join('packaging', unit), 'utf8').replaceAll('/etc/xen/scripts/vif-firewall', HOOK);
+      const text = readFileSync(join('packaging', unit), 'utf8').replace(/(?:\/[\w.-]+)+\/vif-firewall\b/g, HOOK);
       writeFileSync(join(dir, unit), text);
     }
     const units = readdirSync(dir).map((u) => join(dir, u));
