@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { HookError, formatWhere, unwrap } from '../errors.js';
-import { analyseRuleSet } from '../lint/analyse.js';
-import { parseRuleSet } from '../rules/parse.js';
+import { analyseRuleSet, unusedSets } from '../lint/analyse.js';
+import { readSettings } from '../read/settings.js';
+import type { RuleSet } from '../rules/model.js';
+import { type RuleEnv, parseRuleSet } from '../rules/parse.js';
 import { getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
 import { type Command, EXIT, UsageError, describeError } from './command.js';
@@ -21,12 +23,16 @@ exit: 0 no errors (warnings allowed), 1 errors found, 2 bad usage`,
     const files = args._.map(String);
     if (files.length === 0) throw new UsageError('name at least one config file');
     let errors = 0;
+    // The named sets rules may use; an unreadable vif-firewall.conf is an error of its own.
+    const settings = await readSettings(process.env);
+    const ruleSets: RuleSet[] = [];
     for (const file of files) {
-      const problems = await checkFile(file);
+      const problems = await checkFile(file, { sets: settings.sets }, ruleSets);
       for (const p of problems) process.stdout.write(`${p.text}\n`);
       errors += problems.filter((p) => p.error).length;
       if (problems.length === 0) process.stdout.write(`${file}: ok\n`);
     }
+    for (const f of unusedSets(settings.sets, ruleSets)) process.stdout.write(`${formatWhere(f.at)}: warning: ${f.message}\n`);
     return errors > 0 ? EXIT.failed : EXIT.ok;
   },
 };
@@ -36,7 +42,7 @@ interface Problem {
   readonly text: string;
 }
 
-async function checkFile(file: string): Promise<Problem[]> {
+async function checkFile(file: string, env: RuleEnv, ruleSets: RuleSet[]): Promise<Problem[]> {
   try {
     const cfg = unwrap(parseXlConfig(await readFile(file, 'utf8').catch((e: Error) => {
       throw new HookError(`cannot read ${file}: ${e.message}`);
@@ -45,7 +51,8 @@ async function checkFile(file: string): Promise<Problem[]> {
     const problems: Problem[] = [];
     for (const key of keys) {
       try {
-        const ruleSet = unwrap(parseRuleSet(unwrap(getStringList(cfg, key)) ?? []));
+        const ruleSet = unwrap(parseRuleSet(unwrap(getStringList(cfg, key)) ?? [], env));
+        ruleSets.push(ruleSet);
         for (const f of analyseRuleSet(ruleSet)) problems.push({ error: false, text: `${formatWhere(f.at)}: warning: ${f.message}` });
       } catch (e) {
         problems.push({ error: true, text: describeError(e) });

@@ -1,6 +1,9 @@
 import { existsSync } from 'node:fs';
 import { forgetFlow, listTrackedFlows } from '../apply/conntrack.js';
-import { installFirewall, takeTurn } from '../apply/firewall.js';
+import { installFirewall, lockFile, takeTurn } from '../apply/firewall.js';
+import { listOurSets, refreshSets } from '../apply/ipsets.js';
+import { withLock } from '../apply/lock.js';
+import { ipsetName, setsUsed } from '../compile/ipsets.js';
 import { listRecords, writeRecord, type VifRecord } from '../apply/records.js';
 import { compileVifFirewall } from '../compile/firewall.js';
 import { antispoofSpec } from '../read/antispoof.js';
@@ -18,8 +21,8 @@ import { type Command, EXIT, UsageError } from './command.js';
 
 export const reloadCommand: Command = {
   name: 'reload',
-  summary: "reload <domain | vif | --all> [--dry-run]: replace a running guest's rules atomically",
-  help: `usage: vif-firewall reload <domain | vif | --all> [--dry-run]
+  summary: "reload <domain | vif | --all | --sets> [--dry-run]: replace a running guest's rules atomically",
+  help: `usage: vif-firewall reload <domain | vif | --all | --sets> [--dry-run]
 
 Re-reads the config of running guests and replaces their rules, one transaction per
 family and device: there is no instant where a vif is unfiltered or filtered twice.
@@ -27,20 +30,27 @@ Connections the new rules still allow go on; established connections they no lon
 allow are cut (their conntrack entries deleted), for the addresses of the vif's ip=.
 Every config is read and checked first: if one has an error, nothing is changed.
 
-  --all       every vif online recorded
+  --all       every vif online recorded, and the named sets (--sets)
+  --sets      the named sets of vif-firewall.conf in use: each is swapped for its
+              new members at once for every guest, no guest's rules are rewritten
   --dry-run   print what would be done, change nothing
 
 exit: 0 reloaded, 1 failed (nothing changed when a config has an error)`,
-  booleans: ['all', 'dry-run'],
+  booleans: ['all', 'dry-run', 'sets'],
   async run(args) {
     const target = args._[0] === undefined ? undefined : String(args._[0]);
-    if (!target === !args.all) throw new UsageError('name one domain or vif, or give --all');
+    if (target && args.all) throw new UsageError('name one domain or vif, or give --all');
+    if (!target && !args.all && !args.sets) throw new UsageError('name one domain or vif, or give --all or --sets');
     const settings = await readSettings(process.env);
+    if (args.sets || args.all) await reloadSets(settings);
+    if (!target && !args.all) return EXIT.ok;
     const records = (await listRecords(settings.stateDir)).filter((r) => args.all || r.vif === target || r.dev === target || r.domain === target);
     if (records.length === 0) throw new HookError(`no managed vif matches "${target ?? '--all'}" (see vif-firewall status)`);
 
     // Every config first: an error anywhere changes nothing anywhere.
     const plans = await Promise.all(records.map(async (record) => plan(record, settings)));
+    // A set a guest now names for the first time must exist before its rules reference it.
+    await withLock(lockFile(locking(settings)), settings.lockTimeoutSeconds, () => refreshSets(plans.flatMap((p) => setsUsed(p.ruleSet))));
     for (const p of plans) await installFirewall(await takeTurn(locking(settings), { likelyNew: false }), p.record.dev, p.firewall, { acceptAllowed: settings.acceptAllowed });
     const flows = await listTrackedFlows();
     for (const p of plans) {
@@ -61,7 +71,7 @@ exit: 0 reloaded, 1 failed (nothing changed when a config has an error)`,
 
 async function plan(record: VifRecord, settings: Settings) {
   const configFile = existsSync(record.configFile) ? record.configFile : await locateDomainConfig(record.domain, settings.configDirs);
-  const guest = await readGuestRules(configFile, record.devid);
+  const guest = await readGuestRules(configFile, record.devid, { sets: settings.sets });
   const guestNets: Cidr[] = record.ip.flatMap((a) => {
     const c = parseCidr(a);
     return c.ok ? [c.value] : [];
@@ -77,4 +87,26 @@ async function plan(record: VifRecord, settings: Settings) {
     guestNets,
     firewall: compileVifFirewall(guest.ruleSet, antispoof, { dev: record.dev, domain: record.domain }),
   };
+}
+
+/**
+ * Swaps every set that is in the kernel (some guest uses it) for its members in
+ * vif-firewall.conf, in one batch under the lock. A set still referenced but no longer
+ * defined keeps its members: the guests that use it fail their next reload, which says why.
+ */
+async function reloadSets(settings: Settings): Promise<void> {
+  const lines = await withLock(lockFile(locking(settings)), settings.lockTimeoutSeconds, async () => {
+    const inKernel = new Set(await listOurSets());
+    const used = [...settings.sets].filter(([name]) => inKernel.has(ipsetName(4, name)) || inKernel.has(ipsetName(6, name)));
+    await refreshSets(used.map(([name, set]) => ({ name, members: set.members })));
+    return used.map(([name, set]) => {
+      const count = (f: 4 | 6) => set.members.filter((c) => c.family === f).length;
+      return `${effects().dryRun ? 'would swap' : 'swapped'} set ${name}: ${count(4)} IPv4 and ${count(6)} IPv6 members`;
+    });
+  });
+  const log = new HookLog(settings.logFile, settings.syslog, 'reload --sets');
+  for (const line of lines.length ? lines : ['no named set is in use: nothing to swap']) {
+    process.stdout.write(`${line}\n`);
+    log.write('info', line);
+  }
 }

@@ -45,7 +45,7 @@ exit: 0 shown, 1 the config cannot be found or has an error (file:line:col: mess
     if (!Number.isInteger(devid) || devid < 0) throw new UsageError(`--vif takes a vif index (0, 1, …), not "${args.vif}"`);
     const settings = await readSettings(process.env);
     const file = existsSync(target) || target.includes('/') ? resolve(target) : await locateDomainConfig(target, settings.configDirs);
-    const guest = await readGuestRules(file, devid);
+    const guest = await readGuestRules(file, devid, { sets: settings.sets });
     const dev = unwrap(parseIfName(args.dev ?? guest.vifname ?? `vifD.${devid}`));
     const domain = guest.domain ?? target;
     const bodies = compileFirewall(guest.ruleSet, { dev, domain });

@@ -1,12 +1,15 @@
 import { attachPort, bridgeMtu, detachPort, linkExists, resolveBridge } from '../apply/bridgePort.js';
 import { ensureBrNetfilter } from '../apply/brNetfilter.js';
 import { installFirewall, removeFirewall, takeTurn } from '../apply/firewall.js';
+import { refreshSets } from '../apply/ipsets.js';
+import { setsUsed } from '../compile/ipsets.js';
 import { writeRecord, type VifRecord } from '../apply/records.js';
 import { antispoofWarning } from '../compile/antispoof.js';
 import { compileVifFirewall, type VifFirewall } from '../compile/firewall.js';
 import { antispoofSpec } from '../read/antispoof.js';
 import { HookError, unwrap } from '../errors.js';
 import { parseIfName, type IfName } from '../ifname.js';
+import type { AddressSet } from '../rules/model.js';
 import { locateDomainConfig, readGuestRules } from '../read/domainConfig.js';
 import { readDirectory, readKey, writeKeys } from '../xenstore.js';
 import { type CallContext, locking, wantedName } from './context.js';
@@ -38,7 +41,13 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
     throw e;
   }
   const { dev, bridge, mtu, created, record } = plan;
-  await installFirewall(await turn, dev, plan.firewall, { acceptAllowed: settings.acceptAllowed });
+  const held = await turn;
+  // The sets the rules name must exist before the transaction that references them.
+  await refreshSets(plan.sets).catch(async (e: unknown) => {
+    await held.release();
+    throw e;
+  });
+  await installFirewall(held, dev, plan.firewall, { acceptAllowed: settings.acceptAllowed });
   try {
     await writeRecord(settings.stateDir, { ...record, appliedAt: new Date().toISOString() });
     await attachPort({ created, dev, bridge, mtu });
@@ -61,6 +70,8 @@ interface OnlinePlan {
   readonly bridge: IfName;
   readonly mtu: number | undefined;
   readonly firewall: VifFirewall;
+  /** The named sets the rules use, loaded into the kernel as vif-firewall.conf has them now. */
+  readonly sets: readonly AddressSet[];
   readonly record: Omit<VifRecord, 'appliedAt'>;
 }
 
@@ -76,7 +87,7 @@ async function planOnline(ctx: CallContext): Promise<OnlinePlan> {
   const bridge = resolveBridge(backend.get('bridge'));
   const mtu = positiveInt(backend.get('mtu')) ?? bridgeMtu(bridge);
   const configFile = await locateDomainConfig(domain, settings.configDirs, ctx.parentPid);
-  const guest = await readGuestRules(configFile, inv.devid);
+  const guest = await readGuestRules(configFile, inv.devid, { sets: settings.sets });
   ctx.warnings.push(...guest.warnings);
   const antispoof = antispoofSpec(guest.antispoof ?? settings.antispoof, backend.get('mac'), backend.get('ip'), `xenstore ${inv.xenbusPath}`);
   const warning = antispoofWarning(antispoof, dev);
@@ -91,6 +102,7 @@ async function planOnline(ctx: CallContext): Promise<OnlinePlan> {
     bridge,
     mtu,
     firewall,
+    sets: setsUsed(guest.ruleSet),
     record: {
       vif: inv.vif,
       dev,

@@ -154,6 +154,17 @@ function whyUnused(rule: Rule, family: Family): string {
   return `"${side}" names only ${other} addresses`;
 }
 
+/**
+ * Named sets of vif-firewall.conf that none of the given rule sets uses: likely a typo in a
+ * name, or a set left over. Only as true as the rule sets given are all of the host's.
+ */
+export function unusedSets(sets: ReadonlyMap<string, { readonly at: Where }>, ruleSets: readonly RuleSet[]): Finding[] {
+  const used = new Set(ruleSets.flatMap((r) => r.rules.flatMap((rule) => [...(rule.fromSets ?? []), ...(rule.toSets ?? [])].map((s) => s.name))));
+  return [...sets]
+    .filter(([name]) => !used.has(name))
+    .map(([name, set]) => ({ severity: 'warning', at: set.at, message: `set ${name} is used by none of the configs checked (no rule names @${name})` }));
+}
+
 function warning(rule: Rule, message: string): Finding {
   return { severity: 'warning', at: rule.at, message };
 }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HookError, unwrap } from '../errors.js';
-import { parseRuleSet } from '../rules/parse.js';
+import { type RuleEnv, parseRuleSet } from '../rules/parse.js';
 import { DEFAULT_POLICY, type AntispoofLevel, type RuleSet } from '../rules/model.js';
 import { antispoofLevelOf } from './antispoof.js';
 import { getString, getStringList } from '../xlconfig/access.js';
@@ -48,18 +48,18 @@ export interface GuestRules {
   readonly warnings: readonly string[];
 }
 
-/** The rules for one device: `firewall_vifN` replaces `firewall` for devid N. */
-export async function readGuestRules(file: string, devid: number): Promise<GuestRules> {
+/** The rules for one device: `firewall_vifN` replaces `firewall` for devid N. `env` has the named sets of vif-firewall.conf. */
+export async function readGuestRules(file: string, devid: number, env: RuleEnv = {}): Promise<GuestRules> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
     throw new HookError(`cannot read domain config ${file}: ${(e as Error).message}`);
   }
-  return guestRulesOf(text, file, devid);
+  return guestRulesOf(text, file, devid, env);
 }
 
-export function guestRulesOf(text: string, file: string, devid: number): GuestRules {
+export function guestRulesOf(text: string, file: string, devid: number, env: RuleEnv = {}): GuestRules {
   const cfg = unwrap(parseXlConfig(text, file));
   const domain = unwrap(getString(cfg, 'name'))?.value;
   const spec = vifSpecOf(unwrap(getStringList(cfg, 'vif'))?.[devid]?.value ?? '');
@@ -67,7 +67,7 @@ export function guestRulesOf(text: string, file: string, devid: number): GuestRu
   const antispoof = antispoofLevelOf(cfg, 'firewall_antispoof');
   for (const key of [`firewall_vif${devid}`, 'firewall']) {
     const lines = unwrap(getStringList(cfg, key));
-    if (lines) return { ruleSet: unwrap(parseRuleSet(lines)), domain, vifname, mac, ip, antispoof, key, warnings: [] };
+    if (lines) return { ruleSet: unwrap(parseRuleSet(lines, env)), domain, vifname, mac, ip, antispoof, key, warnings: [] };
   }
   return {
     antispoof,

@@ -42,7 +42,7 @@ const PORT_PROTOS = ['tcp', 'udp', 'sctp'] as const satisfies readonly PortProto
 /** What a rule is checked against besides its own text. */
 export interface RuleEnv {
   /** The named sets of vif-firewall.conf (`set_admins` is `admins`), for `@admins`. */
-  readonly sets?: ReadonlyMap<string, readonly Cidr[]>;
+  readonly sets?: ReadonlyMap<string, { readonly members: readonly Cidr[] }>;
   /** Protocol names; default the host's /etc/protocols. */
   readonly protocols?: ProtocolTable;
 }
@@ -506,9 +506,9 @@ function parseSide(r: Reader, clause: Token, env: RuleEnv): Result<Side> {
 }
 
 function setNamed(name: string, env: RuleEnv): Result<AddressSet> {
-  const known = env.sets ?? new Map<string, readonly Cidr[]>();
-  const members = known.get(name);
-  if (members) return ok({ name, members });
+  const known = env.sets ?? new Map<string, { readonly members: readonly Cidr[] }>();
+  const set = known.get(name);
+  if (set) return ok({ name, members: set.members });
   if (name === '') return fail('expected a set name after "@"');
   const where = 'sets are defined in vif-firewall.conf as set_NAME = [ "192.0.2.0/24", … ]';
   return fail(`unknown set "@${name}" (${where})${didYouMean(name, known.keys())}`);

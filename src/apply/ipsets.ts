@@ -1,0 +1,33 @@
+import { isOurIpset, refreshScript } from '../compile/ipsets.js';
+import type { AddressSet } from '../rules/model.js';
+import { narrate } from './effects.js';
+import { run, tryRun } from './exec.js';
+
+/**
+ * The kernel sets behind named address sets (compile/ipsets.ts). Called under the hook's
+ * lock, in the network namespace the hook runs in (ipsets, like the tables, are per namespace).
+ */
+
+/** Gives each set its members, in one `ipset restore`; a set no rule references yet is created. */
+export async function refreshSets(sets: readonly AddressSet[]): Promise<void> {
+  const script = refreshScript(sets);
+  if (script) await run('ipset', ['restore'], { input: script, changes: true });
+}
+
+/** Our sets in the kernel (`vfw4-admins`, …); none when ipset is not installed. */
+export async function listOurSets(): Promise<string[]> {
+  const listed = await tryRun('ipset', ['list', '-n']).catch(() => undefined);
+  return listed && listed.exitCode === 0 ? listed.stdout.split('\n').filter(isOurIpset) : [];
+}
+
+/**
+ * Destroys our sets that no rule references any more, after the rules that used them are
+ * gone. The kernel knows which are referenced and refuses to destroy those, so each is
+ * simply tried. Never fails: a set left behind is harmless, and offline must finish.
+ */
+export async function removeUnusedSets(): Promise<void> {
+  for (const name of await listOurSets()) {
+    const r = await tryRun('ipset', ['destroy', name], { changes: true }).catch(() => undefined);
+    if (r && r.exitCode !== 0) narrate(`set ${name} kept: ${r.stderr.trim()}`);
+  }
+}
