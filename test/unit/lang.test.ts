@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parseConntrackList } from '../../src/apply/conntrack.js';
 import { compileVifChains, ruleLogPrefix } from '../../src/compile/chains.js';
+import { flowsToCut } from '../../src/compile/cut.js';
+import { parseCidr } from '../../src/rules/address.js';
 import { parseInstalled } from '../../src/compile/installed.js';
 import { refreshScript, setsUsed } from '../../src/compile/ipsets.js';
 import { installTransaction } from '../../src/compile/transaction.js';
@@ -209,6 +212,21 @@ describe('decide with the new matches', () => {
   it('takes a limited rule for the first packets, and log changes nothing', () => {
     expect(decide(rules('allow in tcp 22 limit 1/minute log'), flow({}))).toBe('allow');
     expect(decide(rules('reject in tcp 22 with icmp-admin-prohibited'), flow({}))).toBe('reject');
+  });
+});
+
+describe('reload keeps the flows of protocols by number', () => {
+  const flows = parseConntrackList(
+    `gre      47 179 src=192.0.2.1 dst=192.0.2.10 srckey=0x0 dstkey=0x0 src=192.0.2.10 dst=192.0.2.1 srckey=0x0 dstkey=0x0 [ASSURED] mark=0 use=1
+sctp     132 3 ESTABLISHED src=192.0.2.1 dst=192.0.2.10 sport=5000 dport=3868 src=192.0.2.10 dst=192.0.2.1 sport=3868 dport=5000 [ASSURED] mark=0 use=1
+`,
+    4,
+  );
+  const guest = [unwrap(parseCidr('192.0.2.10'))];
+
+  it('keeps what the rules allow and cuts the rest', () => {
+    expect(flowsToCut(rules('allow in gre', 'allow in sctp 3868'), guest, flows)).toEqual([]);
+    expect(flowsToCut(rules('allow in esp', 'allow in sctp 3869'), guest, flows).map((f) => f.proto)).toEqual(['gre', 'sctp']);
   });
 });
 
