@@ -93,17 +93,33 @@ async function plan(record: VifRecord, settings: Settings) {
  * Swaps every set that is in the kernel (some guest uses it) for its members in
  * vif-firewall.conf, in one batch under the lock. A set still referenced but no longer
  * defined keeps its members: the guests that use it fail their next reload, which says why.
+ * Then, as a guest's reload does, the established connections of the guests using a swapped
+ * set that their rules no longer allow (a removed member's) are cut.
  */
 async function reloadSets(settings: Settings): Promise<void> {
-  const lines = await withLock(lockFile(locking(settings)), settings.lockTimeoutSeconds, async () => {
+  const swapped = await withLock(lockFile(locking(settings)), settings.lockTimeoutSeconds, async () => {
     const inKernel = new Set(await listOurSets());
     const used = [...settings.sets].filter(([name]) => inKernel.has(ipsetName(4, name)) || inKernel.has(ipsetName(6, name)));
     await refreshSets(used.map(([name, set]) => ({ name, members: set.members })));
-    return used.map(([name, set]) => {
-      const count = (f: 4 | 6) => set.members.filter((c) => c.family === f).length;
-      return `${effects().dryRun ? 'would swap' : 'swapped'} set ${name}: ${count(4)} IPv4 and ${count(6)} IPv6 members`;
-    });
+    return used;
   });
+  const names = new Set(swapped.map(([name]) => name));
+  // A guest whose config no longer reads is left alone here: its own reload reports why.
+  const plans = await Promise.all((await listRecords(settings.stateDir)).map((r) => plan(r, settings).catch(() => undefined)));
+  const affected = plans.filter((p) => p && p.guestNets.length > 0 && setsUsed(p.ruleSet).some((s) => names.has(s.name)));
+  const flows = affected.length > 0 ? await listTrackedFlows() : [];
+  let cut = 0;
+  for (const p of affected) {
+    for (const f of flowsToCut(p!.ruleSet, p!.guestNets, flows)) {
+      await forgetFlow(f);
+      cut++;
+    }
+  }
+  const count = (members: readonly Cidr[], f: 4 | 6) => members.filter((c) => c.family === f).length;
+  const lines = swapped.map(
+    ([name, set]) => `${effects().dryRun ? 'would swap' : 'swapped'} set ${name}: ${count(set.members, 4)} IPv4 and ${count(set.members, 6)} IPv6 members`,
+  );
+  if (cut > 0) lines.push(`${cut} established connection${cut === 1 ? '' : 's'} the new members no longer allow cut`);
   const log = new HookLog(settings.logFile, settings.syslog, 'reload --sets');
   for (const line of lines.length ? lines : ['no named set is in use: nothing to swap']) {
     process.stdout.write(`${line}\n`);

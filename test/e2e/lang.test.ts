@@ -91,7 +91,7 @@ firewall = [
 });
 
 describe.skipIf(!requireRoot('named set tests'))('rule language: named sets', () => {
-  it('one set for two guests, swapped by reload --sets: held connections go on, a new member gets in at once', async () => {
+  it('one set for two guests, swapped by reload --sets: held connections go on, a new member gets in at once, a removed one is cut', async () => {
     const admins = (...members: string[]) => `set_admins = [ ${members.map((m) => `"${m}"`).join(', ')} ]\n`;
     const w: HookWorld = await createHookWorld(admins(ip(net.uplink.ipv4), '2001:db8:ffff::/48'));
     const uplink = await w.dom0.addHost('uplink', net.uplink);
@@ -128,6 +128,18 @@ describe.skipIf(!requireRoot('named set tests'))('rule language: named sets', ()
     expect(await chains()).toBe(before);
     expect(await sets()).toEqual(['vfw4-admins', 'vfw6-admins']);
     for (const c of held) await c.close();
+
+    // A member removed: its established connection is cut, as a guest's reload cuts what its rules no longer allow.
+    const fromPartner = await holdTcpConnection(partner, guests[0]!.ipv4, 22);
+    const fromUplink = await holdTcpConnection(uplink, guests[0]!.ipv4, 22);
+    writeFileSync(w.settingsFile, conf.replace(/set_admins = .*\n/, admins(ip(net.uplink.ipv4))));
+    const again = await w.run(['reload', '--sets']);
+    // The partner's held connection, and the entries its earlier probes left in conntrack.
+    expect(again.stdout).toMatch(/^swapped set admins: 1 IPv4 and 0 IPv6 members\n\d+ established connections the new members no longer allow cut$/);
+    expect(await fromUplink.flows(3000)).toBe(true);
+    expect(await fromPartner.flows(3000)).toBe(false);
+    expect(await tcpConnects(partner, guests[1]!.ipv4, 22)).toBe(false);
+    for (const c of [fromPartner, fromUplink]) await c.close();
 
     // The set goes with its last user, not before.
     const [george, fred] = [0, 1].map((n) => w.fillVif({ domid: 5 + n, devid: 0, name: ['george', 'fred'][n]!, ip: `${guests[n]!.ipv4} ${guests[n]!.ipv6}` }));
