@@ -1,4 +1,4 @@
-import { sideOf } from '../rules/cover.js';
+import { ruleFamilies, sideOf } from '../rules/cover.js';
 import type { Cidr, Match, PortRange, Rule, RuleSet } from '../rules/model.js';
 import { protocolText } from '../rules/protocols.js';
 
@@ -45,12 +45,11 @@ function describeMatch(m: Match): string {
   }
 }
 
+/** The families whose table holds the rule, as the compiler decides them. */
 function families(rule: Rule): string {
-  const addrs = [...rule.from, ...rule.to];
-  const byProto = rule.matches.every((m) => m.proto === 'icmp') ? [4] : rule.matches.every((m) => m.proto === 'icmpv6') ? [6] : [4, 6];
-  const byAddr = addrs.length ? [...new Set(addrs.map((c) => c.family))] : [4, 6];
-  const fams = byProto.filter((f) => byAddr.includes(f as 4 | 6));
-  return fams.map((f) => `IPv${f}`).join(' and ');
+  return ruleFamilies(rule)
+    .map((f) => `IPv${f}`)
+    .join(' and ');
 }
 
 const rangeText = (p: PortRange) => (p.from === p.to ? String(p.from) : `${p.from}-${p.to}`);
