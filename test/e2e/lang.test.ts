@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHookWorld, net, type HookWorld } from '../support/hook.js';
+import { createHookWorld, HOOK, net, type HookWorld } from '../support/hook.js';
 import { destroyAllDom0s, holdTcpConnection, listenTcp, requireRoot, tcpConnects, type Peer } from '../support/netns.js';
 
 /** The rule language's newer matches and named sets, judged by real packets in the namespace world. */
@@ -160,5 +161,27 @@ describe.skipIf(!requireRoot('named set tests'))('rule language: named sets', ()
     expect(r.stderr).toContain('did you mean admins?');
     expect(await w.tables()).toBe(before);
     expect(String((await w.dom0.exec('ipset', ['list', '-n'])).stdout)).toBe('');
+  });
+});
+
+describe('rule language: check', () => {
+  const check = (...files: string[]) =>
+    execa(HOOK, ['check', ...files], { reject: false, stdin: 'ignore', env: { VIF_FIREWALL_CONF: 'test/fixtures/lang/vif-firewall.conf' } });
+
+  it('passes a config using every new form, whose sets are all used', async () => {
+    const r = await check('test/fixtures/lang/every.cfg');
+    expect(r.stdout).toBe('test/fixtures/lang/every.cfg: ok');
+    expect(r.exitCode).toBe(0);
+  });
+
+  it('warns, at their definitions, about sets none of the checked configs uses', async () => {
+    const r = await check('test/fixtures/xl/george.cfg');
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.split('\n').filter((l) => l.includes('vif-firewall.conf'))).toEqual(
+      ['admins:2', 'internal:3', 'v4only:4'].map((s) => {
+        const [name, line] = s.split(':');
+        return `test/fixtures/lang/vif-firewall.conf:${line}:1: warning: set ${name} is used by none of the configs checked (no rule names @${name})`;
+      }),
+    );
   });
 });
