@@ -2,6 +2,7 @@ import { isOurIpset, refreshScript } from '../compile/ipsets.js';
 import type { AddressSet } from '../rules/model.js';
 import { narrate } from './effects.js';
 import { run, tryRun } from './exec.js';
+import type { Turn } from './firewall.js';
 
 /**
  * The kernel sets behind named address sets (compile/ipsets.ts). Called under the hook's
@@ -12,6 +13,21 @@ import { run, tryRun } from './exec.js';
 export async function refreshSets(sets: readonly AddressSet[]): Promise<void> {
   const script = refreshScript(sets);
   if (script) await run('ipset', ['restore'], { input: script, changes: true });
+}
+
+/**
+ * Loads the sets a device's rules use while its turn holds the lock, so that no offline can
+ * destroy one between its loading and the transaction that references it; gives the turn
+ * back if that fails.
+ */
+export async function loadSetsFor(turn: Turn, sets: readonly AddressSet[]): Promise<Turn> {
+  try {
+    await refreshSets(sets);
+    return turn;
+  } catch (e) {
+    await turn.release();
+    throw e;
+  }
 }
 
 /** Our sets in the kernel (`vfw4-admins`, …); none when ipset is not installed. */

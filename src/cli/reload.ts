@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { forgetFlow, listTrackedFlows } from '../apply/conntrack.js';
 import { installFirewall, lockFile, takeTurn } from '../apply/firewall.js';
-import { listOurSets, refreshSets } from '../apply/ipsets.js';
+import { listOurSets, loadSetsFor, refreshSets } from '../apply/ipsets.js';
 import { withLock } from '../apply/lock.js';
 import { ipsetName, setsUsed } from '../compile/ipsets.js';
 import { listRecords, writeRecord, type VifRecord } from '../apply/records.js';
@@ -50,8 +50,10 @@ exit: 0 reloaded, 1 failed (nothing changed when a config has an error)`,
     // Every config first: an error anywhere changes nothing anywhere.
     const plans = await Promise.all(records.map(async (record) => plan(record, settings)));
     // A set a guest now names for the first time must exist before its rules reference it.
-    await withLock(lockFile(locking(settings)), settings.lockTimeoutSeconds, () => refreshSets(plans.flatMap((p) => setsUsed(p.ruleSet))));
-    for (const p of plans) await installFirewall(await takeTurn(locking(settings), { likelyNew: false }), p.record.dev, p.firewall, { acceptAllowed: settings.acceptAllowed });
+    for (const p of plans) {
+      const turn = await loadSetsFor(await takeTurn(locking(settings), { likelyNew: false }), setsUsed(p.ruleSet));
+      await installFirewall(turn, p.record.dev, p.firewall, { acceptAllowed: settings.acceptAllowed });
+    }
     const flows = await listTrackedFlows();
     for (const p of plans) {
       await writeRecord(settings.stateDir, { ...p.record, antispoof: p.antispoof, configFile: p.configFile, rules: p.rules, appliedAt: new Date().toISOString() });

@@ -1,7 +1,7 @@
 import { attachPort, bridgeMtu, detachPort, linkExists, resolveBridge } from '../apply/bridgePort.js';
 import { ensureBrNetfilter } from '../apply/brNetfilter.js';
 import { installFirewall, removeFirewall, takeTurn } from '../apply/firewall.js';
-import { refreshSets } from '../apply/ipsets.js';
+import { loadSetsFor } from '../apply/ipsets.js';
 import { setsUsed } from '../compile/ipsets.js';
 import { writeRecord, type VifRecord } from '../apply/records.js';
 import { antispoofWarning } from '../compile/antispoof.js';
@@ -41,13 +41,8 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
     throw e;
   }
   const { dev, bridge, mtu, created, record } = plan;
-  const held = await turn;
   // The sets the rules name must exist before the transaction that references them.
-  await refreshSets(plan.sets).catch(async (e: unknown) => {
-    await held.release();
-    throw e;
-  });
-  await installFirewall(held, dev, plan.firewall, { acceptAllowed: settings.acceptAllowed });
+  await installFirewall(await loadSetsFor(await turn, plan.sets), dev, plan.firewall, { acceptAllowed: settings.acceptAllowed });
   try {
     await writeRecord(settings.stateDir, { ...record, appliedAt: new Date().toISOString() });
     await attachPort({ created, dev, bridge, mtu });
