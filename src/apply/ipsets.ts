@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { isOurIpset, refreshScript } from '../compile/ipsets.js';
 import type { AddressSet } from '../rules/model.js';
 import { narrate } from './effects.js';
@@ -30,8 +31,13 @@ export async function loadSetsFor(turn: Turn, sets: readonly AddressSet[]): Prom
   }
 }
 
+/** Loaded by the kernel on the first set of any network namespace: without it there is no set to list. */
+const IP_SET_MODULE = '/sys/module/ip_set';
+
 /** Our sets in the kernel (`vfw4-admins`, …); none when ipset is not installed. */
 export async function listOurSets(): Promise<string[]> {
+  // Spares every offline of a host without sets a process.
+  if (!existsSync(IP_SET_MODULE)) return [];
   const listed = await tryRun('ipset', ['list', '-n']).catch(() => undefined);
   return listed && listed.exitCode === 0 ? listed.stdout.split('\n').filter(isOurIpset) : [];
 }
