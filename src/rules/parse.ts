@@ -383,7 +383,6 @@ interface Tail {
 
 function parseTail(r: Reader, afterList: boolean, env: RuleEnv): Result<Tail> {
   const seen = new Set<Clause>();
-  const sides: Partial<Record<AddressClause, Side>> = {};
   let tail: Tail = { from: ANYWHERE, to: ANYWHERE, log: false };
   for (let token = r.take(); token; token = r.take()) {
     if (!isClause(token)) return fail(unexpected(token, afterList), token.at);
@@ -401,9 +400,8 @@ function parseTail(r: Reader, afterList: boolean, env: RuleEnv): Result<Tail> {
       case 'to': {
         const side = parseSide(r, token, env);
         if (!side.ok) return side;
-        if (sides.from ?? sides.to) tail = { ...tail, secondAt: token.at };
-        sides[clause] = side.value;
-        tail = { ...tail, [clause]: side.value };
+        const other: AddressClause = clause === 'from' ? 'to' : 'from';
+        tail = { ...tail, [clause]: side.value, ...(seen.has(other) && { secondAt: token.at }) };
         afterList = true;
         break;
       }
@@ -611,7 +609,6 @@ function looksLikePorts(text: string): boolean {
 function isClause(token: Token): boolean {
   return isOneOf(token.word, CLAUSES);
 }
-
 
 function isOneOf<T extends string>(word: string, choices: readonly T[]): word is T {
   return (choices as readonly string[]).includes(word);
