@@ -10,6 +10,10 @@ declare -A NEED=(
   [modprobe]=kmod [ping]=iputils-ping [flock]=util-linux [logger]=bsdutils [sysctl]=procps [nft]=nftables
   [ipset]=ipset  # named address sets (kernel ipsets)
   [scapy]=python3-scapy  # tests only: crafted frames (test/support/frames.py)
+  [systemd-analyze]=systemd  # tests only: systemd-analyze verify of packaging/*.service
+  [ipset]=ipset [dpkg-deb]=dpkg
+  [man]=man-db [groff]=groff-base  # the package test renders the manual pages (man --warnings)
+  [lintian]=lintian                # the package test lints the .deb
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

@@ -1,12 +1,16 @@
 import minimist from 'minimist';
 import { setEffects } from './apply/effects.js';
-import { type Command, EXIT, UsageError, checkOptions, describeError } from './cli/command.js';
+import { type Command, COMMON_BOOLEANS, EXIT, UsageError, checkOptions, describeError } from './cli/command.js';
 import { hotplugCommands } from './cli/hotplug.js';
 import { operatorCommands } from './cli/operator.js';
+import { didYouMean } from './cli/suggest.js';
 
 declare const VERSION: string;
 
 const COMMANDS: readonly Command[] = [...hotplugCommands, ...operatorCommands];
+/** What is not a Command: they print and exit, and take nothing but a command name for help. */
+const BUILTINS = ['help', 'version'] as const;
+const NAMES = [...COMMANDS.map((c) => c.name), ...BUILTINS];
 
 const USAGE = `usage: vif-firewall <command> [arguments] [--help]
 
@@ -16,38 +20,50 @@ runs vif-bridge.
 
 commands:
 ${COMMANDS.map((c) => `  ${c.summary}`).join('\n')}
+  help [COMMAND]: this overview, or the help of one command (also -h, --help)
+  version: the version (also -V, --version)
 
-options: --help (also after a command), --version, --verbose (each step on stderr)
-exit codes: 0 ok, 1 failed (or, for check, errors found), 2 bad usage`;
+options: --verbose (each step on stderr); --help after a command: its help
+exit codes: 0 ok, 1 failed (or, for check, errors found), 2 bad usage
+manual: man vif-firewall (commands), man vif-firewall.conf (settings)`;
 
 /** Xen's scripts prepend their own PATH; libxl passes the caller's, which may lack sbin. */
 function withSbinOnPath(env: NodeJS.ProcessEnv): void {
   env.PATH = [env.PATH, '/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/local/bin', '/usr/bin', '/bin'].filter(Boolean).join(':');
 }
 
+const isHelp = (a: string) => a === '-h' || a === '--help';
+const isVersion = (a: string) => a === '-V' || a === '--version';
+
 async function main(argv: readonly string[]): Promise<number> {
   const name = argv.find((a) => !a.startsWith('-'));
+  if (name === 'help') return help(argv.filter((a) => a !== name));
+  if (name === 'version') return argv.length === 1 ? print(`vif-firewall ${VERSION}`) : usage(`version takes no arguments`);
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    if (argv.includes('--version')) return print(`vif-firewall ${VERSION}`);
-    if (argv.includes('--help') || argv.length === 0) return print(USAGE, argv.length === 0 ? EXIT.usage : EXIT.ok);
-    process.stderr.write(`vif-firewall: unknown command "${name ?? argv.join(' ')}"\n${USAGE}\n`);
-    return EXIT.usage;
+    if (argv.length === 0) return print(USAGE, EXIT.usage);
+    if (name === undefined && argv.length === 1 && isVersion(argv[0]!)) return print(`vif-firewall ${VERSION}`);
+    if (name === undefined && argv.length === 1 && isHelp(argv[0]!)) return print(USAGE);
+    if (name === undefined) return usage(`name a command (options alone: -h, --help, -V, --version), not ${argv.join(' ')}`);
+    return usage(`unknown command "${name}"${didYouMean(name, NAMES)}`);
   }
   const rest = [...argv];
   rest.splice(argv.indexOf(name!), 1);
-  const args = minimist(
-    rest,
-    { boolean: ['help', 'verbose', ...(command.booleans ?? [])], string: [...(command.strings ?? [])] },
-  );
+  const args = minimist(rest, {
+    boolean: [...COMMON_BOOLEANS, ...(command.booleans ?? [])],
+    string: [...(command.strings ?? [])],
+    alias: { h: 'help' },
+  });
   if (args.help) return print(command.help);
   try {
     checkOptions(command, args);
     withSbinOnPath(process.env);
     const write = (stream: NodeJS.WriteStream) => (line: string) => stream.write(`${line}\n`);
+    // A dry run's story is its answer, on stdout; unless the answer is JSON, which stdout keeps to itself.
+    const story = args.json === true ? process.stderr : process.stdout;
     setEffects({
       dryRun: args['dry-run'] === true,
-      narrate: args['dry-run'] === true ? write(process.stdout) : args.verbose === true ? write(process.stderr) : undefined,
+      narrate: args['dry-run'] === true ? write(story) : args.verbose === true ? write(process.stderr) : undefined,
     });
     return await command.run(args);
   } catch (e) {
@@ -58,6 +74,24 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     return EXIT.failed;
   }
+}
+
+/** `help`, `help COMMAND`: the overview or one command's help, on stdout. */
+function help(args: readonly string[]): number {
+  const topics = args.filter((a) => !isHelp(a));
+  const option = topics.find((a) => a.startsWith('-'));
+  if (option !== undefined) return usage(`help takes a command name, not ${option}`);
+  if (topics.length > 1) return usage(`help takes one command name, not ${topics.join(' ')}`);
+  const topic = topics[0];
+  if (topic === undefined || (BUILTINS as readonly string[]).includes(topic)) return print(USAGE);
+  const command = COMMANDS.find((c) => c.name === topic);
+  return command ? print(command.help) : usage(`no command "${topic}"${didYouMean(topic, NAMES)}`);
+}
+
+/** A usage error before any command is chosen: one line, and where the list of commands is. */
+function usage(message: string): number {
+  process.stderr.write(`vif-firewall: ${message}\n(vif-firewall help lists the commands)\n`);
+  return EXIT.usage;
 }
 
 function print(text: string, code: number = EXIT.ok): number {

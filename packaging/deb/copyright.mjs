@@ -75,11 +75,11 @@ const used = new Set([pkg.license]);
 const out = [
   `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: vif-firewall
-Comment: /etc/xen/scripts/vif-firewall is one file, bundled by esbuild from vif-firewall's
+Comment: /usr/lib/vif-firewall/vif-firewall is one file, bundled by esbuild from vif-firewall's
  sources and from the npm packages listed below, which are part of it.
 
 Files: *
-Copyright: the vif-firewall authors
+Copyright: 2026 vif-firewall developers
 License: ${pkg.license}`,
 ];
 for (const name of [...names].sort()) {
@@ -90,7 +90,7 @@ for (const name of [...names].sort()) {
   out.push(`Files: node_modules/${name}/*
 Copyright: ${holder(dir, meta)}
 License: ${meta.license}
-Comment: npm package ${name} ${meta.version}, bundled into /etc/xen/scripts/vif-firewall`);
+Comment: npm package ${name} ${meta.version}, bundled into /usr/lib/vif-firewall/vif-firewall`);
 }
 for (const id of [...used].sort()) {
   if (!LICENSES[id]) throw new Error(`license ${id} has no text here: add it to packaging/deb/copyright.mjs`);

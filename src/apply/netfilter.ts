@@ -30,18 +30,23 @@ export async function restore(family: Family, text: string): Promise<void> {
 
 /** What our nft bridge table holds now (nothing when it does not exist). Call it under the hook's lock. */
 export async function readBridgeInstalled(): Promise<BridgeInstalled> {
-  return parseBridgeInstalled(await listBridge('table', 'bridge', BRIDGE_TABLE));
+  return parseBridgeInstalled(await listBridge(['table', 'bridge', BRIDGE_TABLE]));
 }
 
 /** Whether our bridge table's base chain is as we make it. Call it under the hook's lock. */
 export async function readBridgeBaseIntact(): Promise<boolean> {
-  return bridgeBaseIntact(await listBridge('chain', 'bridge', BRIDGE_TABLE, BRIDGE_BASE_CHAIN));
+  return bridgeBaseIntact(await listBridge(['chain', 'bridge', BRIDGE_TABLE, BRIDGE_BASE_CHAIN]));
 }
 
-/** `nft list` of our table, or of one chain in it; undefined when it does not exist. */
-async function listBridge(...what: string[]): Promise<string | undefined> {
+/** All of our bridge table as nft lists it, every device's checks included; undefined when it does not exist. */
+export async function readBridgeListing(): Promise<string | undefined> {
+  return listBridge(['table', 'bridge', BRIDGE_TABLE], false);
+}
+
+/** `nft list` of our table, or of one chain in it; undefined when it does not exist. onlyUsed: keep only the lines parseBridgeInstalled reads. */
+async function listBridge(what: readonly string[], onlyUsed = true): Promise<string | undefined> {
   const args = ['list', ...what];
-  const r = await tryRun('nft', args, { keepLines: isBridgeInstalledLine });
+  const r = await tryRun('nft', args, onlyUsed ? { keepLines: isBridgeInstalledLine } : {});
   if (r.exitCode === 0) return r.stdout;
   if (/No such file or directory/.test(r.stderr)) return undefined;
   throw new HookError(`nft ${args.join(' ')} failed: ${r.stderr.trim() || `exit ${r.exitCode}`}`);

@@ -4,6 +4,7 @@ import { HookError } from '../errors.js';
 import { change } from './effects.js';
 import { parseIfName, type IfName } from '../ifname.js';
 import type { AntispoofLevel } from '../rules/model.js';
+import type { RuleLine } from '../rules/parse.js';
 
 /**
  * What `online` installed for one device, kept under the state dir (a tmpfs: it dies
@@ -27,6 +28,14 @@ export interface VifRecord {
   readonly configFile: string;
   readonly rules: number;
   readonly appliedAt: string;
+  /**
+   * The firewall list as installed, each line with its file:line:col (none: the config had no
+   * firewall key). status compares the kernel and the config with it, repair reinstalls it.
+   * Absent in records of older versions: the config stands in.
+   */
+  readonly source?: { readonly key: string | undefined; readonly lines: readonly RuleLine[] };
+  /** What the call that installed it warned of (no ip=, no firewall key, …), for status. */
+  readonly warnings?: readonly string[];
 }
 
 const recordPath = (stateDir: string, vif: string) => join(stateDir, 'vifs', `${vif}.json`);

@@ -1,66 +1,158 @@
+import { writeJson } from './json.js';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { HookError, formatWhere, unwrap } from '../errors.js';
-import { analyseRuleSet, unusedSets } from '../lint/analyse.js';
-import { readSettings } from '../read/settings.js';
+import { resolve } from 'node:path';
+import { HookError, type Where, formatWhere, unwrap } from '../errors.js';
+import { analyseRuleSet, type Finding, unusedSets } from '../lint/analyse.js';
+import { lintAllowsEverything, lintConfigKeys } from '../lint/config.js';
+import { MAC_STAND_IN, antispoofLevelOf, antispoofSpec } from '../read/antispoof.js';
+import { guestRulesOf, locateDomainConfig } from '../read/domainConfig.js';
+import { DEFAULT_SETTINGS, DEFAULT_SETTINGS_FILE, readSettings, type Settings } from '../read/settings.js';
 import type { RuleSet } from '../rules/model.js';
-import { type RuleEnv, parseRuleSet } from '../rules/parse.js';
+import { parseRuleSet } from '../rules/parse.js';
 import { getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
-import { type Command, EXIT, UsageError, describeError } from './command.js';
+import { type Command, EXIT, describeError } from './command.js';
 
 export const checkCommand: Command = {
   name: 'check',
-  summary: 'check <file>...: lint domain configs (errors, shadowed and duplicate rules, wrong families)',
-  help: `usage: vif-firewall check <file>...
+  summary: 'check <domain | file>...: validate domain configs exactly as online does, and warn of likely mistakes',
+  help: `usage: vif-firewall check <domain | config-file>... [--json]
 
-Parses each domain config as online would (the firewall key and every firewall_vifN),
-printing errors as file:line:col: message, and warns about rules that can never match
-(shadowed by an earlier rule), duplicate rules, and addresses of the wrong family for a
-rule's protocol. Needs no root and changes nothing.
+Runs online's own validation on each domain config (found by name in config_dirs, as show
+does, or the file given) and on the hook's settings (/etc/xen/vif-firewall.conf, or
+VIF_FIREWALL_CONF): every firewall key's rules, firewall_antispoof, and the mac= and ip= of
+each vif in the vif list (which xl hands to online through xenstore). An error here is an
+error online reports when the guest starts: its vif then fails to come up.
 
-exit: 0 no errors (warnings allowed), 1 errors found, 2 bad usage`,
+Warns, as file:line:col: warning: …, of what online accepts but you probably did not mean:
+rules that can never match (shadowed by an earlier rule), duplicate rules, addresses of the
+wrong family for a rule's protocol, rules that allow everything in (allow in with no match,
+policy in accept), a misspelt key of ours ("did you mean firewall?"; xl ignores keys it does
+not know), a firewall key set twice (xl keeps the last), firewall_vifN for a vif the guest
+does not have, and a config with no firewall key. Needs no root and changes nothing.
+
+  --json   the same as data: { "version": 1, "ok", "files": [ { "file", "ok", "problems":
+           [ { "severity", "file", "line", "col", "message" } ] } ] }
+
+exit: 0 online would accept every config (warnings allowed), 1 it would refuse one, 2 bad usage`,
+  booleans: ['json'],
+  positional: { min: 1, max: undefined, what: 'at least one domain or config file' },
   async run(args) {
-    const files = args._.map(String);
-    if (files.length === 0) throw new UsageError('name at least one config file');
-    let errors = 0;
-    // The named sets rules may use; an unreadable vif-firewall.conf is an error of its own.
-    const settings = await readSettings(process.env);
+    const targets = args._.map(String);
+    const read = await readSettings(process.env).then(
+      (settings) => ({ settings, problems: [] as Problem[] }),
+      (e: unknown) => ({ settings: DEFAULT_SETTINGS, problems: [problemOf(e)] }),
+    );
+    const results: { file: string; problems: Problem[] }[] = [];
+    // Online reads the settings first: an error there refuses every guest.
+    if (read.problems.length) results.push({ file: process.env.VIF_FIREWALL_CONF || DEFAULT_SETTINGS_FILE, problems: read.problems });
     const ruleSets: RuleSet[] = [];
-    for (const file of files) {
-      const problems = await checkFile(file, { sets: settings.sets }, ruleSets);
-      for (const p of problems) process.stdout.write(`${p.text}\n`);
-      errors += problems.filter((p) => p.error).length;
-      if (problems.length === 0) process.stdout.write(`${file}: ok\n`);
+    for (const target of targets) {
+      const found = await configOf(target, read.settings);
+      results.push('error' in found ? { file: target, problems: [found.error] } : { file: found.file, problems: await checkFile(found.file, read.settings, ruleSets) });
     }
-    for (const f of unusedSets(settings.sets, ruleSets)) process.stdout.write(`${formatWhere(f.at)}: warning: ${f.message}\n`);
-    return errors > 0 ? EXIT.failed : EXIT.ok;
+    // Named sets none of the checked configs uses: warned at their definitions in the settings.
+    const unused = unusedSets(read.settings.sets, ruleSets).map(warningOf);
+    if (unused.length) results.push({ file: read.settings.file ?? DEFAULT_SETTINGS_FILE, problems: unused });
+    const failed = results.some((r) => r.problems.some((p) => p.severity === 'error'));
+    if (args.json) {
+      const files = results.map((r) => ({
+        file: r.file,
+        ok: !r.problems.some((p) => p.severity === 'error'),
+        problems: r.problems.map((p) => ({ severity: p.severity, file: p.where?.file ?? r.file, line: p.where?.line ?? null, col: p.where?.col ?? null, message: p.message })),
+      }));
+      writeJson({ ok: !failed, files });
+    } else
+      for (const r of results) {
+        for (const p of r.problems) process.stdout.write(`${p.where ? formatWhere(p.where) : r.file}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.message}\n`);
+        if (r.problems.length === 0) process.stdout.write(`${r.file}: ok\n`);
+      }
+    return failed ? EXIT.failed : EXIT.ok;
   },
 };
 
 interface Problem {
-  readonly error: boolean;
-  readonly text: string;
+  readonly severity: 'error' | 'warning';
+  readonly where: Where | undefined;
+  readonly message: string;
 }
 
-async function checkFile(file: string, env: RuleEnv, ruleSets: RuleSet[]): Promise<Problem[]> {
+function problemOf(e: unknown, where?: Where): Problem {
+  if (e instanceof HookError) return { severity: 'error', where: e.where ?? where, message: e.message };
+  return { severity: 'error', where, message: describeError(e) };
+}
+
+const warningOf = (f: Finding): Problem => ({ severity: 'warning', where: f.at, message: f.message });
+
+/** A path names a file; a bare name is a domain, found as online finds it when replayed. */
+async function configOf(target: string, settings: Settings): Promise<{ file: string } | { error: Problem }> {
+  if (existsSync(target) || target.includes('/')) return { file: resolveShown(target) };
   try {
-    const cfg = unwrap(parseXlConfig(await readFile(file, 'utf8').catch((e: Error) => {
-      throw new HookError(`cannot read ${file}: ${e.message}`);
-    }), file));
-    const keys = [...cfg.settings.keys()].filter((k) => k === 'firewall' || /^firewall_vif\d+$/.test(k));
-    const problems: Problem[] = [];
-    for (const key of keys) {
-      try {
-        const ruleSet = unwrap(parseRuleSet(unwrap(getStringList(cfg, key)) ?? [], env));
-        ruleSets.push(ruleSet);
-        for (const f of analyseRuleSet(ruleSet)) problems.push({ error: false, text: `${formatWhere(f.at)}: warning: ${f.message}` });
-      } catch (e) {
-        problems.push({ error: true, text: describeError(e) });
-      }
-    }
-    if (keys.length === 0) problems.push({ error: false, text: `${file}: warning: no firewall key: the default policies apply (inbound dropped)` });
-    return problems;
+    return { file: (await locateDomainConfig(target, settings.configDirs)).file };
   } catch (e) {
-    return [{ error: true, text: describeError(e) }];
+    return { error: problemOf(e) };
   }
+}
+
+/** Relative paths stay as given, so messages name the file as the admin typed it. */
+function resolveShown(target: string): string {
+  return target.startsWith('/') ? resolve(target) : target;
+}
+
+async function checkFile(file: string, settings: Settings, ruleSets: RuleSet[]): Promise<Problem[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    return [problemOf(new HookError(`cannot read ${file}: ${(e as Error).message}`))];
+  }
+  const parsed = parseXlConfig(text, file);
+  if (!parsed.ok) return [problemOf(parsed.error)];
+  const cfg = parsed.value;
+  const problems: Problem[] = [];
+  const attempt = <T>(f: () => T, where?: Where): T | undefined => {
+    try {
+      return f();
+    } catch (e) {
+      problems.push(problemOf(e, where));
+      return undefined;
+    }
+  };
+  // Every list of rules online may read, each once (firewall serves every vif without its own key).
+  const keys = [...cfg.settings.keys()].filter((k) => k === 'firewall' || /^firewall_vif\d+$/.test(k));
+  for (const key of keys) {
+    const lines = attempt(() => unwrap(getStringList(cfg, key)) ?? []);
+    const ruleSet = lines && attempt(() => unwrap(parseRuleSet(lines, { sets: settings.sets })));
+    if (ruleSet) ruleSets.push(ruleSet);
+    if (ruleSet && lines) problems.push(...[...analyseRuleSet(ruleSet), ...lintAllowsEverything(ruleSet, lines)].map(warningOf));
+  }
+  const level = attempt(() => antispoofLevelOf(cfg, 'firewall_antispoof'));
+  const vifs = attempt(() => unwrap(getStringList(cfg, 'vif')));
+  // What xl writes to xenstore for each vif (its mac= and ip=), checked as online checks it there.
+  for (let devid = 0; devid < (vifs?.length ?? 0); devid++) {
+    const guest = (() => {
+      try {
+        return guestRulesOf(text, file, devid, { sets: settings.sets });
+      } catch {
+        return undefined; // its rules' error is reported above
+      }
+    })();
+    if (!guest) continue;
+    const item = vifs![devid]!;
+    // One key at a time, so the message points at the value at fault inside the vif spec.
+    for (const [key, mac, ip] of [['mac', guest.mac ?? MAC_STAND_IN, undefined], ['ip', MAC_STAND_IN, guest.ip]] as const)
+      attempt(() => {
+        try {
+          antispoofSpec(level ?? settings.antispoof, mac, ip, `vif ${devid}`);
+        } catch (e) {
+          const col = item.at.col + 1 + item.value.indexOf(`${key}=`) + key.length + 1;
+          throw new HookError((e as Error).message.replace(/^vif (\d+)\//, 'vif $1: '), { ...item.at, col });
+        }
+      });
+  }
+  problems.push(...lintConfigKeys(cfg, vifs?.length).map(warningOf));
+  if (keys.length === 0) problems.push({ severity: 'warning', where: undefined, message: 'no firewall key: the default policies apply (inbound dropped)' });
+  const at = (p: Problem) => (p.where ? p.where.line * 1e6 + p.where.col : Number.MAX_SAFE_INTEGER);
+  return problems.sort((a, b) => at(a) - at(b));
 }

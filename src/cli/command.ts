@@ -1,5 +1,6 @@
 import type minimist from 'minimist';
 import { HookError } from '../errors.js';
+import { didYouMean } from './suggest.js';
 
 /** One subcommand of the binary. */
 export interface Command {
@@ -10,6 +11,8 @@ export interface Command {
   readonly help: string;
   readonly booleans?: readonly string[];
   readonly strings?: readonly string[];
+  /** How many positional arguments it takes (max undefined: any number); unchecked when absent. */
+  readonly positional?: { readonly min: number; readonly max: number | undefined; readonly what: string };
   run(args: minimist.ParsedArgs): Promise<number>;
 }
 
@@ -23,9 +26,31 @@ export function describeError(e: unknown): string {
   return e instanceof Error ? `internal error: ${e.stack ?? e.message}` : `internal error: ${String(e)}`;
 }
 
-/** Refuses options the subcommand does not know, which minimist would silently accept. */
+/** The options every command takes. */
+export const COMMON_BOOLEANS = ['help', 'verbose'] as const;
+
+const dashed = (key: string) => (key.length === 1 ? `-${key}` : `--${key}`);
+
+/**
+ * Refuses what minimist would silently accept: options the subcommand does not know (with the
+ * nearest one it does), a value option given twice or without its value, and too few or too
+ * many positional arguments.
+ */
 export function checkOptions(command: Command, args: minimist.ParsedArgs): void {
-  const known = new Set(['_', 'help', 'verbose', ...(command.booleans ?? []), ...(command.strings ?? [])]);
-  const unknown = Object.keys(args).filter((k) => !known.has(k));
-  if (unknown.length > 0) throw new UsageError(`unknown option ${unknown.map((k) => `--${k}`).join(', ')}`);
+  const strings = command.strings ?? [];
+  const known = [...COMMON_BOOLEANS, ...(command.booleans ?? []), ...strings];
+  for (const key of Object.keys(args)) {
+    if (key === '_' || key === 'h' || known.includes(key)) continue;
+    throw new UsageError(`unknown option ${dashed(key)}${didYouMean(key, known, (k) => dashed(k))}`);
+  }
+  for (const key of strings) {
+    const value: unknown = args[key];
+    if (Array.isArray(value)) throw new UsageError(`${dashed(key)} given ${value.length} times: give it once`);
+    if (value === '') throw new UsageError(`${dashed(key)} needs a value`);
+  }
+  const p = command.positional;
+  const n = args._.length;
+  if (p && n < p.min) throw new UsageError(`name ${p.what}`);
+  if (p && p.max !== undefined && n > p.max)
+    throw new UsageError(p.max === 0 ? `takes no arguments, got ${args._.join(' ')}` : `name ${p.what}, not ${args._.map(String).join(' ')}`);
 }

@@ -50,13 +50,19 @@ export function compileFirewall(ruleSet: RuleSet, ctx: VifContext): Record<Famil
 }
 
 function compileDirection(ruleSet: RuleSet, family: Family, direction: Direction, ctx: VifContext): string[] {
-  const rules = ruleSet.rules.filter((r) => r.direction === direction).flatMap((r) => compileRule(r, family));
+  return chainSpans(ruleSet, family, direction, ctx).flatMap((s) => s.specs);
+}
+
+/** Where a run of a chain's specs comes from: a rule of the config, or what the compiler adds itself. */
+export type SpanOrigin = { readonly kind: 'rule'; readonly rule: Rule } | { readonly kind: 'built-in' | 'log' | 'policy' };
+
+/** One direction's chain body, cut into the runs each origin compiled to, in chain order (status -v counts packets by config line). */
+export function chainSpans(ruleSet: RuleSet, family: Family, direction: Direction, ctx: VifContext): { origin: SpanOrigin; specs: string[] }[] {
   return [
-    ...stateRules(),
-    ...infrastructureRules(family, direction),
-    ...rules,
-    ...(ruleSet.log[direction] ? [logRule(direction, ctx)] : []),
-    ...policyRules(ruleSet.policy[direction], family),
+    { origin: { kind: 'built-in' }, specs: [...stateRules(), ...infrastructureRules(family, direction)] },
+    ...ruleSet.rules.filter((r) => r.direction === direction).map((rule) => ({ origin: { kind: 'rule', rule } as const, specs: compileRule(rule, family) })),
+    { origin: { kind: 'log' }, specs: ruleSet.log[direction] ? [logRule(direction, ctx)] : [] },
+    { origin: { kind: 'policy' }, specs: policyRules(ruleSet.policy[direction], family) },
   ];
 }
 
@@ -67,7 +73,11 @@ function stateRules(): string[] {
 /**
  * Traffic without which a guest's network does not work at all, let through whatever the
  * policy: IPv6 neighbour discovery and router solicitation/advertisement (unlike ARP it
- * runs over IP, so ip6tables sees it), and the DHCP replies/requests of the guest as a client.
+ * runs over IP, so ip6tables sees it), multicast listener discovery (MLD: the reports and
+ * done messages with which the guest joins and leaves IPv6 multicast groups, including its
+ * own solicited-node groups that ND needs behind a snooping switch, and the queries it
+ * answers with reports), and the DHCP replies/requests of the guest as a client.
+ * Conntrack does not track ND, RS/RA nor MLD, so these never count as ESTABLISHED.
  */
 function infrastructureRules(family: Family, direction: Direction): string[] {
   if (family === 4) {
@@ -75,12 +85,18 @@ function infrastructureRules(family: Family, direction: Direction): string[] {
       ? ['-p udp -m udp --sport 67 --dport 68 -j RETURN']
       : ['-p udp -m udp --sport 68 --dport 67 -j RETURN'];
   }
-  const icmp6 = (type: string) => `-p ipv6-icmp -m icmp6 --icmpv6-type ${icmpCode('icmpv6', type)} -j RETURN`;
-  const nd = [icmp6('neighbour-solicitation'), icmp6('neighbour-advertisement')];
+  const icmp6 = (type: string) => `-p ipv6-icmp -m icmp6 --icmpv6-type ${type} -j RETURN`;
+  const named = (type: string) => icmp6(icmpCode('icmpv6', type));
+  const nd = [named('neighbour-solicitation'), named('neighbour-advertisement')];
   return direction === 'in'
-    ? [...nd, icmp6('router-advertisement'), '-p udp -m udp --sport 547 --dport 546 -j RETURN']
-    : [...nd, icmp6('router-solicitation'), '-p udp -m udp --sport 546 --dport 547 -j RETURN'];
+    ? [...nd, named('router-advertisement'), icmp6(MLD.query), '-p udp -m udp --sport 547 --dport 546 -j RETURN']
+    : [...nd, named('router-solicitation'), ...MLD_FROM_GUEST.map(icmp6), '-p udp -m udp --sport 546 --dport 547 -j RETURN'];
 }
+
+/** MLD's ICMPv6 types (RFC 2710, RFC 3810); ip6tables has no names for them. */
+const MLD = { query: '130', report: '131', done: '132', report2: '143' } as const;
+/** All of MLD a guest may send: reports and done messages, and queries when it is the link's querier. */
+const MLD_FROM_GUEST = [MLD.query, MLD.report, MLD.done, MLD.report2];
 
 function compileRule(rule: Rule, family: Family): string[] {
   const sources = selectors(sideOf(rule, 'from'), family, 'src');

@@ -15,6 +15,9 @@ export function antispoofLevelOf(cfg: XlConfig, key: string): AntispoofLevel | u
   return level;
 }
 
+/** A vif spec without mac= gets one from xl at start: show and check stand this one in for it. */
+export const MAC_STAND_IN = '00:16:3e:00:00:00';
+
 /**
  * The device's identity as xenstore gives it (source names where it was read, for messages): `mac`, and `ip` (space-separated addresses or
  * networks, both families; absent = no IP anti-spoofing). Anything unreadable fails the call:

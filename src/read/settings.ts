@@ -1,11 +1,13 @@
-import { readFile } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
 import { HookError, type Where, unwrap } from '../errors.js';
 import { SET_NAME_MAX } from '../compile/ipsets.js';
 import { parseCidr } from '../rules/address.js';
 import { getNumber, getString, getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
-import type { AntispoofLevel, Cidr } from '../rules/model.js';
 import type { XlConfig } from '../xlconfig/model.js';
+import { readConfigText } from './configFile.js';
+import { quote } from '../report/text.js';
+import type { AntispoofLevel, Cidr } from '../rules/model.js';
 import { antispoofLevelOf } from './antispoof.js';
 
 /** The hook's own settings, from /etc/xen/vif-firewall.conf (xl syntax). */
@@ -56,8 +58,9 @@ export async function readSettings(env: NodeJS.ProcessEnv): Promise<Settings> {
   const file = env.VIF_FIREWALL_CONF || DEFAULT_SETTINGS_FILE;
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readConfigText(file, 'settings');
   } catch (e) {
+    if (e instanceof HookError) throw e;
     if (!env.VIF_FIREWALL_CONF && (e as NodeJS.ErrnoException).code === 'ENOENT') return DEFAULT_SETTINGS;
     throw new HookError(`cannot read settings ${file}: ${(e as Error).message}`);
   }
@@ -81,8 +84,8 @@ export function parseSettings(text: string, file: string): Settings {
     throw new HookError('lock_timeout must be between 1 and 35 seconds (libxl kills the hook at 40)', timeout.at);
   return {
     configDirs: dirs ? dirs.map((d) => d.value) : DEFAULT_SETTINGS.configDirs,
-    logFile: unwrap(getString(cfg, 'log_file'))?.value ?? DEFAULT_SETTINGS.logFile,
-    stateDir: unwrap(getString(cfg, 'state_dir'))?.value ?? DEFAULT_SETTINGS.stateDir,
+    logFile: absolutePath(cfg, 'log_file') ?? DEFAULT_SETTINGS.logFile,
+    stateDir: absolutePath(cfg, 'state_dir') ?? DEFAULT_SETTINGS.stateDir,
     acceptAllowed: flag('accept_allowed', DEFAULT_SETTINGS.acceptAllowed),
     lockTimeoutSeconds: timeout?.value ?? DEFAULT_SETTINGS.lockTimeoutSeconds,
     syslog: flag('syslog', DEFAULT_SETTINGS.syslog),
@@ -113,4 +116,15 @@ function namedSets(cfg: XlConfig): Map<string, NamedSet> {
     sets.set(name, { members, at: setting.at });
   }
   return sets;
+}
+
+/**
+ * A path the hook writes to must not depend on the caller's working directory: libxl runs
+ * the hook from wherever xl was started, and calls from two directories would then take
+ * two different locks and keep two sets of records.
+ */
+function absolutePath(cfg: XlConfig, key: string): string | undefined {
+  const path = unwrap(getString(cfg, key));
+  if (path && !isAbsolute(path.value)) throw new HookError(`${key} must be an absolute path, not ${quote(path.value)}`, path.at);
+  return path?.value;
 }

@@ -17,4 +17,6 @@ export interface XlSetting {
 export interface XlConfig {
   readonly file: string;
   readonly settings: ReadonlyMap<string, XlSetting>;
+  /** Settings a later `key = …` of the same key replaced, in file order (`check` warns of them). */
+  readonly replaced: readonly XlSetting[];
 }

@@ -48,4 +48,24 @@ describe('vif-firewall check', () => {
     expect(r.stdout).toContain(`cannot read ${join(dir, 'missing.cfg')}`);
     expect((await check()).exitCode).toBe(2);
   });
+
+  it('--json: a versioned object, one entry per file, each problem with its severity and position', async () => {
+    const file = write('json.cfg', 'firewal = [ "allow in tcp 22" ]\nfirewall = [ "allow in tcp 22", "allow in tcp 22", "allow in tcp 0" ]\n');
+    const r = await execa(HOOK, ['check', '--json', file], { reject: false, stdin: 'ignore', env: { VIF_FIREWALL_CONF: '/dev/null' } });
+    expect(r.exitCode).toBe(1);
+    expect(JSON.parse(r.stdout)).toEqual({
+      version: 1,
+      ok: false,
+      files: [
+        {
+          file,
+          ok: false,
+          problems: [
+            { severity: 'warning', file, line: 1, col: 1, message: 'unknown key "firewal", ignored by xl and vif-firewall: did you mean "firewall"?' },
+            { severity: 'error', file, line: 2, col: 66, message: 'port 0 out of range 1-65535' },
+          ],
+        },
+      ],
+    });
+  });
 });

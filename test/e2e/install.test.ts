@@ -4,6 +4,7 @@ import { appendFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirS
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
+import { gunzipSync } from 'node:zlib';
 import { DEFAULT_SETTINGS, parseSettings } from '../../src/read/settings.js';
 import { getString } from '../../src/xlconfig/access.js';
 import { parseXlConfig } from '../../src/xlconfig/parse.js';
@@ -20,6 +21,9 @@ const BUNDLE = resolve('dist/vif-firewall');
 const SEA = resolve('build/vif-firewall');
 const EXAMPLE = resolve('packaging/vif-firewall.conf');
 const UNIT = resolve('packaging/vif-firewall-sweep.service');
+const PROGRAM = 'usr/lib/vif-firewall/vif-firewall';
+/** The last release whose installer put the program itself in /etc/xen/scripts (0.1.0). */
+const OLD_LAYOUT = '62b104b475b8b8985c83b4004ddeb9267220c93c';
 const OUR_LINE = 'vif.default.script="vif-firewall"  # set by vif-firewall install.sh --default';
 
 // Debian 12's /etc/xen/xl.conf, shortened: the default script is named only in a comment.
@@ -110,9 +114,9 @@ describe('scripts/install.sh --root DIR', () => {
     const r = await install(root, '--default');
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
-    const hook = join(root, 'etc/xen/scripts/vif-firewall');
-    expect(readFileSync(hook)).toEqual(readFileSync(BUNDLE));
-    expect(lstatSync(hook).mode & 0o777).toBe(0o755);
+    expectLayout(root, BUNDLE);
+    for (const [page, dir] of [['vif-firewall.8', 'man8'], ['vif-firewall.conf.5', 'man5']] as const)
+      expect(gunzipSync(readFileSync(join(root, 'usr/share/man', dir, `${page}.gz`))).toString()).toBe(readFileSync(`docs/man/${page}`, 'utf8'));
     expect(read(root, 'etc/xen/vif-firewall.conf')).toBe(readFileSync(EXAMPLE, 'utf8'));
     expect(read(root, 'etc/systemd/system/vif-firewall-sweep.service')).toBe(readFileSync(UNIT, 'utf8'));
     expect(readlinkSync(join(root, 'etc/systemd/system/multi-user.target.wants/vif-firewall-sweep.service'))).toBe(
@@ -141,13 +145,30 @@ describe('scripts/install.sh --root DIR', () => {
     expect(snapshot(root)).toEqual(before);
   });
 
-  it('disables an active vif.default.script of another script, keeps an existing config, and restores both exactly', async () => {
+  it('refuses to replace another active vif.default.script without --force, naming it, and changes nothing', async () => {
+    const xlConf = `${DEBIAN_XL_CONF}vif.default.script = "vif-openvswitch"   # OVS bridges\n`;
+    const root = newRoot(xlConf);
+    const before = snapshot(root);
+    const r = await install(root, '--default');
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('/etc/xen/xl.conf makes "vif-openvswitch" the script of every vif that names none');
+    expect(r.stderr).toContain('--default --force');
+    expect(snapshot(root)).toEqual(before);
+    const forced = await install(root, '--default', '--force');
+    expect(forced.exitCode, forced.stderr).toBe(0);
+    expect(forced.stdout).toContain('replaced the default script "vif-openvswitch" in /etc/xen/xl.conf');
+    expect(defaultScript(read(root, 'etc/xen/xl.conf'))).toBe('vif-firewall');
+    expect((await install(root, '--uninstall')).exitCode).toBe(0);
+    expect(snapshot(root)).toEqual(before);
+  });
+
+  it('with --force, disables an active vif.default.script of another script, keeps an existing config, and restores both exactly', async () => {
     const xlConf = `${DEBIAN_XL_CONF}vif.default.script="vif-bridge"\nvif.default.bridge="xenbr1"`; // no final newline
     const root = newRoot(xlConf);
     writeFileSync(join(root, 'etc/xen/vif-firewall.conf'), 'syslog = 0\n', { mode: 0o600 });
     const before = snapshot(root);
 
-    expect((await install(root, '--default')).exitCode).toBe(0);
+    expect((await install(root, '--default', '--force')).exitCode).toBe(0);
     const xl = read(root, 'etc/xen/xl.conf');
     expect(activeDefaultLines(xl)).toEqual([OUR_LINE]);
     expect(xl).toContain('\n#vif-firewall-disabled# vif.default.script="vif-bridge"\n');
@@ -176,7 +197,7 @@ describe('scripts/install.sh --root DIR', () => {
     mkdirSync(root);
     expect((await install(root, '--default')).exitCode).toBe(0);
     expect(read(root, 'etc/xen/xl.conf')).toBe(`${OUR_LINE}\n`);
-    expect(readdirSync(root).sort()).toEqual(['etc', 'var']);
+    expect(readdirSync(root).sort()).toEqual(['etc', 'usr', 'var']);
     expect(existsSync(join(root, 'var/lib/vif-firewall/install.manifest'))).toBe(true);
     expect((await install(root, '--uninstall')).exitCode).toBe(0);
     expect(readdirSync(root)).toEqual([]);
@@ -207,14 +228,14 @@ describe('scripts/install.sh --root DIR', () => {
     expect(built.exitCode).toBe(0);
     const root = newRoot(DEBIAN_XL_CONF);
     const before = snapshot(root);
-    const hook = join(root, 'etc/xen/scripts/vif-firewall');
+    const program = join(root, PROGRAM);
     expect((await install(root, '--standalone')).exitCode).toBe(0);
-    expect(readFileSync(hook).equals(readFileSync(SEA))).toBe(true);
-    const v = await execa(hook, ['--version'], { env: { PATH: '/nonexistent' }, extendEnv: false, reject: false });
+    expectLayout(root, SEA);
+    const v = await execa(program, ['--version'], { env: { PATH: '/nonexistent' }, extendEnv: false, reject: false });
     expect(v.stdout).toMatch(/^vif-firewall \d+\.\d+\.\d+/); // runs with no node on PATH
     expect(read(root, 'etc/xen/xl.conf')).toBe(DEBIAN_XL_CONF); // no --default: untouched
     expect((await install(root)).exitCode).toBe(0);
-    expect(readFileSync(hook)).toEqual(readFileSync(BUNDLE));
+    expectLayout(root, BUNDLE);
     expect((await install(root, '--uninstall')).exitCode).toBe(0);
     expect(snapshot(root)).toEqual(before);
   });
@@ -230,8 +251,9 @@ describe('scripts/install.sh --root DIR', () => {
     // Verified as it is, except that its commands point at the hook in the scratch root.
     const unit = join(scratch, `verify${n++}`, 'vif-firewall-sweep.service');
     mkdirSync(join(unit, '..'));
-    writeFileSync(unit, read(root, 'etc/systemd/system/vif-firewall-sweep.service').replaceAll('/etc/xen/scripts/', `${root}/etc/xen/scripts/`));
-    const r = await execa('systemd-analyze', ['verify', unit], { reject: false, stdin: 'ignore' });
+    writeFileSync(unit, read(root, 'etc/systemd/system/vif-firewall-sweep.service').replaceAll('/usr/sbin/vif-firewall', join(root, PROGRAM)));
+    // Documentation=man:vif-firewall(8) must name a page the install put there.
+    const r = await execa('systemd-analyze', ['verify', unit], { reject: false, stdin: 'ignore', env: { MANPATH: join(root, 'usr/share/man') } });
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
   });
@@ -241,7 +263,7 @@ describe('scripts/install.sh --root DIR', () => {
     const before = snapshot(root);
     expect((await install(root, '--uninstall', '--default')).exitCode).toBe(1);
     expect((await install(root, '--bogus')).exitCode).toBe(2);
-    expect((await install(join(root, 'nope'))).exitCode).toBe(1);
+    expect((await install(root, '--force')).exitCode).toBe(2); // only with --default
     expect(snapshot(root)).toEqual(before);
     // A backup it did not make is never overwritten: it stops before changing anything.
     writeFileSync(join(root, 'etc/xen/xl.conf.vif-firewall.bak'), 'the admin\'s\n');
@@ -251,4 +273,48 @@ describe('scripts/install.sh --root DIR', () => {
     expect(r.stderr).toContain('xl.conf.vif-firewall.bak exists already');
     expect(snapshot(root)).toEqual(taken);
   });
+
+  it('--root creates a directory that does not exist yet', async () => {
+    const root = join(scratch, `new${n++}`, 'deeper');
+    const r = await install(root);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expectLayout(root, BUNDLE);
+    expect((await install(root, '--uninstall')).exitCode).toBe(0);
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  it('upgrades an install of the previous layout (the program itself in /etc/xen/scripts), and uninstall then removes both', async (ctx) => {
+    const old = join(scratch, `old${n++}`);
+    for (const f of ['scripts/install.sh', 'packaging/vif-firewall.conf', 'packaging/vif-firewall-sweep.service']) {
+      const shown = await execa('git', ['show', `${OLD_LAYOUT}:${f}`], { reject: false, stdin: 'ignore', stripFinalNewline: false });
+      if (shown.exitCode !== 0) {
+        console.warn(`\n*** SKIPPED: the previous release's installer is not in this clone (git show ${OLD_LAYOUT}): ${String(shown.stderr).trim()} ***\n`);
+        ctx.skip();
+      }
+      mkdirSync(join(old, f, '..'), { recursive: true });
+      writeFileSync(join(old, f), String(shown.stdout));
+    }
+    mkdirSync(join(old, 'dist'));
+    writeFileSync(join(old, 'dist/vif-firewall'), readFileSync(BUNDLE), { mode: 0o755 });
+    const root = newRoot(DEBIAN_XL_CONF);
+    const before = snapshot(root);
+    const first = await execa('bash', [join(old, 'scripts/install.sh'), '--root', root, '--default'], { reject: false, stdin: 'ignore' });
+    expect(first.exitCode, String(first.stderr)).toBe(0);
+    expect(lstatSync(join(root, 'etc/xen/scripts/vif-firewall')).isFile()).toBe(true);
+
+    const r = await install(root);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expectLayout(root, BUNDLE);
+    expect(defaultScript(read(root, 'etc/xen/xl.conf'))).toBe('vif-firewall'); // --default stays
+    expect((await install(root, '--uninstall')).exitCode).toBe(0);
+    expect(snapshot(root)).toEqual(before);
+  });
 });
+
+/** The program in /usr/lib/vif-firewall, the command and the hook symlinks to it, as the Debian package has them. */
+function expectLayout(root: string, program: string): void {
+  expect(readFileSync(join(root, PROGRAM)).equals(readFileSync(program))).toBe(true);
+  expect(lstatSync(join(root, PROGRAM)).mode & 0o777).toBe(0o755);
+  expect(readlinkSync(join(root, 'usr/sbin/vif-firewall'))).toBe('../lib/vif-firewall/vif-firewall');
+  expect(readlinkSync(join(root, 'etc/xen/scripts/vif-firewall'))).toBe(`/${PROGRAM}`);
+}

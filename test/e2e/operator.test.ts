@@ -85,22 +85,28 @@ describe.skipIf(!requireRoot('operator command tests'))('operator commands', () 
     const { uplink, guest, vif, file } = await george();
     await listenTcp(guest, 22);
     expect((await w.online(vif)).exitCode).toBe(0);
+    const status = async () => JSON.parse((await w.run(['status', 'george', '--json'])).stdout);
     const counter = async () => {
-      const [s] = JSON.parse((await w.run(['status', 'george', '--json'])).stdout);
-      return { state: s.state, packets: s.chains.ipv4.in.find((c: { spec: string }) => c.spec === '-p tcp -m tcp --dport 22 -j RETURN').packets as number };
+      const s = await status();
+      return { state: s.vifs[0]?.state, packets: s.vifs[0]?.counters.find((c: { text: string }) => c.text === 'allow in tcp 22')?.packets as number };
     };
     const first = await counter();
     expect(first.state).toBe('ok');
     expect(await tcpConnects(uplink, ip(guest.cidr4), 22)).toBe(true);
     expect((await counter()).packets).toBeGreaterThan(first.packets);
     const text = await w.run(['status']);
-    expect(text.stdout).toMatch(/vif2\.0 {2}domain george \(domid 2, vif vif2\.0\) on xenbr0, 2 rules from .*george\.cfg/);
-    expect(text.stdout).toContain('OK: installed as the config says');
+    expect(text.exitCode).toBe(0);
+    expect(text.stdout).toMatch(/^1 vif: 1 ok; firewall in force\n\nDOMAIN +VIF +BRIDGE +STATE +RULES +DROPPED\ngeorge +vif2\.0 +xenbr0 +ok +2 +\d+$/);
+    const verbose = await w.run(['status', '-v']);
+    expect(verbose.stdout).toMatch(/\n {2}george\.cfg:2 +allow in tcp 22 +[1-9]\d* +[1-9]\d*\n/);
 
     writeFileSync(file, RULES.replace('tcp 22', 'tcp 2222'));
     expect((await counter()).state).toBe('drift');
     await guest.unplug();
-    expect((await counter()).state).toBe('orphan');
+    const gone = await status();
+    expect(gone.vifs).toEqual([]);
+    expect(gone.orphans).toEqual([{ dev: 'vif2.0', vif: 'vif2.0', domain: 'george', chains: true, record: true }]);
+    expect((await w.run(['status'])).stdout).toContain('1 orphaned device (vif2.0): chains or records of devices that are gone: run vif-firewall sweep');
   });
 
   it('sweep removes what an online killed by libxl left behind, and nothing of live devices', async () => {
@@ -118,16 +124,18 @@ describe.skipIf(!requireRoot('operator command tests'))('operator commands', () 
     mkdirSync(slow);
     writeFileSync(join(slow, 'ip'), '#!/bin/sh\nexec sleep 30\n', { mode: 0o755 });
     // (PATH is set by env(1) inside the namespace: `ip netns exec` itself needs the real ip.)
+    // In a process group of its own, so that the hook and the sleep it hangs on are killed
+    // together, by group id: never by name, which would reach other processes on this machine.
     const hung = w.dom0.exec('env', [`PATH=${slow}:${w.xs.env().PATH}`, HOOK, 'online', 'type_if=vif'], {
-      env: { ...w.xs.env(), VIF_FIREWALL_CONF: w.settingsFile, ...vif.env },
+      env: { ...(await w.hookEnv()), ...vif.env },
       extendEnv: false,
       reject: false,
       stdin: 'ignore',
+      detached: true,
     });
     for (let i = 0; i < 100 && !(await w.tables()).includes('vif-fw-in-vif2.0'); i++) await new Promise((r) => setTimeout(r, 50));
-    await w.dom0.exec('pkill', ['-KILL', '-f', `${HOOK} online`], { reject: false });
+    process.kill(-hung.pid!, 'SIGKILL');
     await hung;
-    await w.dom0.exec('pkill', ['-KILL', '-f', 'sleep 30'], { reject: false });
     expect(await w.tables()).toContain('vif-fw-in-vif2.0');
     await guest.unplug(); // libxl destroys the domain
 

@@ -233,7 +233,7 @@ describe('analyseRuleSet: README.md', () => {
   /** The strings of every `firewall = [ … ]` block in a part of the README. */
   const blocks = (text: string): string[][] =>
     [...text.matchAll(/^firewall = \[\n([\s\S]*?)^\]/gm)].map((m) => [...m[1]!.matchAll(/"([^"]*)"/g)].map((s) => s[1]!));
-  const start = doc.indexOf('## The rule language');
+  const start = doc.indexOf('## Rule reference');
   const section = doc.slice(start, doc.indexOf('\n## ', start + 1));
 
   it('finds nothing in the examples of the rule language', () => {

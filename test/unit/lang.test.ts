@@ -10,6 +10,7 @@ import { installTransaction } from '../../src/compile/transaction.js';
 import { unwrap } from '../../src/errors.js';
 import { parseIfName } from '../../src/ifname.js';
 import { analyseRuleSet, unusedSets } from '../../src/lint/analyse.js';
+import { antispoofSpec } from '../../src/read/antispoof.js';
 import { guestRulesOf } from '../../src/read/domainConfig.js';
 import { parseSettings } from '../../src/read/settings.js';
 import { type Flow, decide } from '../../src/rules/evaluate.js';
@@ -42,7 +43,9 @@ describe('every.cfg → restore text (every new form, both families)', () => {
   const empty = parseInstalled('*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n');
   for (const family of [4, 6] as const) {
     it(`IPv${family}`, async () => {
-      const text = installTransaction(empty, dev, compileVifChains(guest.ruleSet, family, { dev, domain: 'every' }), { acceptAllowed: true });
+      const addresses = antispoofSpec('full', guest.mac, guest.ip, 'every.cfg vif 0').ip ?? [];
+      const path = { dev, bridge: guest.bridge ?? 'xenbr0', addresses };
+      const text = installTransaction(empty, path, family, compileVifChains(guest.ruleSet, family, { dev, domain: 'every' }), { acceptAllowed: true });
       await expect(text).toMatchFileSnapshot(`../golden/every.v${family}.restore`);
     });
   }
