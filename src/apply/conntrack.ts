@@ -87,11 +87,14 @@ function failure(r: Ran): string[] {
 export interface TrackedFlow {
   readonly family: Family;
   readonly proto: string;
+  /** The IP protocol number conntrack prints beside the name (47 for gre). */
+  readonly protocol?: number;
   readonly src: string;
   readonly dst: string;
   readonly sport?: number;
   readonly dport?: number;
   readonly icmpType?: number;
+  readonly icmpCode?: number;
 }
 
 /** Every tracked flow of both families (`conntrack -L`); none when conntrack(8) is missing. */
@@ -109,14 +112,15 @@ export async function listTrackedFlows(): Promise<TrackedFlow[]> {
 export function parseConntrackList(text: string, family: Family): TrackedFlow[] {
   const flows: TrackedFlow[] = [];
   for (const line of text.split('\n')) {
-    const proto = /^(\S+)\s+\d+\s/.exec(line)?.[1];
-    if (!proto) continue;
+    const head = /^(\S+)\s+(\d+)\s/.exec(line);
+    if (!head) continue;
+    const proto = head[1]!;
     const first = (key: string) => new RegExp(`(?:^|\\s)${key}=(\\S+)`).exec(line)?.[1];
     const src = first('src');
     const dst = first('dst');
     if (!src || !dst) continue;
     const num = (key: string) => (first(key) === undefined ? undefined : Number(first(key)));
-    flows.push({ family, proto, src, dst, sport: num('sport'), dport: num('dport'), icmpType: num('type') });
+    flows.push({ family, proto, protocol: Number(head[2]), src, dst, sport: num('sport'), dport: num('dport'), icmpType: num('type'), icmpCode: num('code') });
   }
   return flows;
 }

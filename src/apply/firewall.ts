@@ -106,7 +106,7 @@ export async function removeFirewall(devs: readonly IfName[], locking: Locking, 
   });
 }
 
-function lockFile(locking: Locking): string {
+export function lockFile(locking: Locking): string {
   return join(locking.stateDir, 'lock');
 }
 

@@ -3,11 +3,12 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { HookError, type Where, formatWhere, unwrap } from '../errors.js';
-import { analyseRuleSet, type Finding } from '../lint/analyse.js';
+import { analyseRuleSet, type Finding, unusedSets } from '../lint/analyse.js';
 import { lintAllowsEverything, lintConfigKeys } from '../lint/config.js';
 import { MAC_STAND_IN, antispoofLevelOf, antispoofSpec } from '../read/antispoof.js';
 import { guestRulesOf, locateDomainConfig } from '../read/domainConfig.js';
 import { DEFAULT_SETTINGS, DEFAULT_SETTINGS_FILE, readSettings, type Settings } from '../read/settings.js';
+import type { RuleSet } from '../rules/model.js';
 import { parseRuleSet } from '../rules/parse.js';
 import { getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
@@ -46,10 +47,14 @@ exit: 0 online would accept every config (warnings allowed), 1 it would refuse o
     const results: { file: string; problems: Problem[] }[] = [];
     // Online reads the settings first: an error there refuses every guest.
     if (read.problems.length) results.push({ file: process.env.VIF_FIREWALL_CONF || DEFAULT_SETTINGS_FILE, problems: read.problems });
+    const ruleSets: RuleSet[] = [];
     for (const target of targets) {
       const found = await configOf(target, read.settings);
-      results.push('error' in found ? { file: target, problems: [found.error] } : { file: found.file, problems: await checkFile(found.file, read.settings) });
+      results.push('error' in found ? { file: target, problems: [found.error] } : { file: found.file, problems: await checkFile(found.file, read.settings, ruleSets) });
     }
+    // Named sets none of the checked configs uses: warned at their definitions in the settings.
+    const unused = unusedSets(read.settings.sets, ruleSets).map(warningOf);
+    if (unused.length) results.push({ file: read.settings.file ?? DEFAULT_SETTINGS_FILE, problems: unused });
     const failed = results.some((r) => r.problems.some((p) => p.severity === 'error'));
     if (args.json) {
       const files = results.map((r) => ({
@@ -95,7 +100,7 @@ function resolveShown(target: string): string {
   return target.startsWith('/') ? resolve(target) : target;
 }
 
-async function checkFile(file: string, settings: Settings): Promise<Problem[]> {
+async function checkFile(file: string, settings: Settings, ruleSets: RuleSet[]): Promise<Problem[]> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -118,7 +123,8 @@ async function checkFile(file: string, settings: Settings): Promise<Problem[]> {
   const keys = [...cfg.settings.keys()].filter((k) => k === 'firewall' || /^firewall_vif\d+$/.test(k));
   for (const key of keys) {
     const lines = attempt(() => unwrap(getStringList(cfg, key)) ?? []);
-    const ruleSet = lines && attempt(() => unwrap(parseRuleSet(lines)));
+    const ruleSet = lines && attempt(() => unwrap(parseRuleSet(lines, { sets: settings.sets })));
+    if (ruleSet) ruleSets.push(ruleSet);
     if (ruleSet && lines) problems.push(...[...analyseRuleSet(ruleSet), ...lintAllowsEverything(ruleSet, lines)].map(warningOf));
   }
   const level = attempt(() => antispoofLevelOf(cfg, 'firewall_antispoof'));
@@ -127,7 +133,7 @@ async function checkFile(file: string, settings: Settings): Promise<Problem[]> {
   for (let devid = 0; devid < (vifs?.length ?? 0); devid++) {
     const guest = (() => {
       try {
-        return guestRulesOf(text, file, devid);
+        return guestRulesOf(text, file, devid, { sets: settings.sets });
       } catch {
         return undefined; // its rules' error is reported above
       }

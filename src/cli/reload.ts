@@ -3,7 +3,10 @@ import { existsSync } from 'node:fs';
 import { ensureBrNetfilter } from '../apply/brNetfilter.js';
 import { cutFlows, listTrackedFlows } from '../apply/conntrack.js';
 import { effects, setEffects } from '../apply/effects.js';
-import { installFirewall, takeTurn } from '../apply/firewall.js';
+import { installFirewall, lockFile, takeTurn } from '../apply/firewall.js';
+import { listOurSets, loadSetsFor, refreshSets } from '../apply/ipsets.js';
+import { withLock } from '../apply/lock.js';
+import { ipsetName, setsUsed } from '../compile/ipsets.js';
 import { listRecords, writeRecord, type VifRecord } from '../apply/records.js';
 import { antispoofWarning } from '../compile/antispoof.js';
 import { flowsToCut } from '../compile/cut.js';
@@ -23,8 +26,8 @@ import { type Command, EXIT, UsageError, describeError } from './command.js';
 
 export const reloadCommand: Command = {
   name: 'reload',
-  summary: "reload <domain | vif | --all> [--dry-run] [--json]: replace a running guest's rules atomically",
-  help: `usage: vif-firewall reload <domain | vif | --all> [--dry-run [--verbose]] [--json]
+  summary: "reload <domain | vif | --all | --sets> [--dry-run] [--json]: replace a running guest's rules atomically",
+  help: `usage: vif-firewall reload <domain | vif | --all | --sets> [--dry-run [--verbose]] [--json]
 
 Re-reads the config of running guests and replaces their rules, one transaction per
 family and device: there is no instant where a vif is unfiltered or filtered twice.
@@ -33,7 +36,10 @@ allow are cut (their conntrack entries deleted), for the addresses of the vif's 
 Every config is read and checked first: if one has an error, nothing is changed.
 Every reload, done or failed, writes one line per vif (or its error) to the log.
 
-  --all       every vif online recorded
+  --all       every vif online recorded, and the named sets (--sets)
+  --sets      the named sets of vif-firewall.conf in use: each is swapped for its new
+              members at once for every guest, no guest's rules are rewritten; the
+              established connections of a removed member are cut
   --dry-run   change nothing: say what would be reloaded and what changes, in rule words
               (- a line installed now, + a line the config says instead); with --verbose,
               every command and the restore text too
@@ -42,16 +48,19 @@ Every reload, done or failed, writes one line per vif (or its error) to the log.
               "connectionsCut" } ] }
 
 exit: 0 reloaded, 1 failed (nothing changed when a config has an error), 2 bad usage`,
-  booleans: ['all', 'dry-run', 'json'],
-  positional: { min: 0, max: 1, what: 'one domain or vif, or give --all' },
+  booleans: ['all', 'dry-run', 'json', 'sets'],
+  positional: { min: 0, max: 1, what: 'one domain or vif, or give --all or --sets' },
   async run(args) {
     const target = args._[0] === undefined ? undefined : String(args._[0]);
-    if (!target === !args.all) throw new UsageError('name one domain or vif, or give --all');
+    if (target && args.all) throw new UsageError('name one domain or vif, or give --all');
+    if (!target && !args.all && !args.sets) throw new UsageError('name one domain or vif, or give --all or --sets');
     // A dry run shows the change in rule words; each command and its restore text only when asked for.
     if (effects().dryRun && !args.verbose) setEffects({ ...effects(), narrate: undefined });
     const settings = await readSettings(process.env);
     const log = new HookLog(settings.logFile, settings.syslog, `reload ${target ?? '--all'}`);
     try {
+      if (args.sets || args.all) await reloadSets(settings);
+      if (!target && !args.all) return EXIT.ok;
       return await reload(target, args.json === true, settings);
     } catch (e) {
       log.write('err', `failed: ${describeError(e)}`);
@@ -67,7 +76,11 @@ async function reload(target: string | undefined, json: boolean, settings: Setti
   // Every config first: an error anywhere changes nothing anywhere.
   const plans = await Promise.all(records.map(async (record) => plan(record, settings)));
   const brWarning = await ensureBrNetfilter();
-  for (const p of plans) await installFirewall(await takeTurn(locking(settings), { likelyNew: false }), recordedPath(p.record), p.firewall, { acceptAllowed: settings.acceptAllowed });
+  // A set a guest now names for the first time must exist before its rules reference it.
+  for (const p of plans) {
+    const turn = await loadSetsFor(await takeTurn(locking(settings), { likelyNew: false }), setsUsed(p.ruleSet));
+    await installFirewall(turn, recordedPath(p.record), p.firewall, { acceptAllowed: settings.acceptAllowed });
+  }
   const flows = await listTrackedFlows();
   const done = [];
   for (const p of plans) {
@@ -110,7 +123,8 @@ async function reload(target: string | undefined, json: boolean, settings: Setti
 
 async function plan(record: VifRecord, settings: Settings) {
   const configFile = existsSync(record.configFile) ? record.configFile : (await locateDomainConfig(record.domain, settings.configDirs)).file;
-  const [guest, before] = await Promise.all([readGuestRules(configFile, record.devid), installedOf(record).catch(() => undefined)]);
+  const env = { sets: settings.sets };
+  const [guest, before] = await Promise.all([readGuestRules(configFile, record.devid, env), installedOf(record, env).catch(() => undefined)]);
   const guestNets: Cidr[] = record.ip.flatMap((a) => {
     const c = parseCidr(a);
     return c.ok ? [c.value] : [];
@@ -127,4 +141,44 @@ async function plan(record: VifRecord, settings: Settings) {
     guestNets,
     firewall: compileVifFirewall(guest.ruleSet, antispoof, { dev: record.dev, domain: record.domain }),
   };
+}
+
+/**
+ * Swaps every set that is in the kernel (some guest uses it) for its members in
+ * vif-firewall.conf, in one batch under the lock. A set still referenced but no longer
+ * defined keeps its members: the guests that use it fail their next reload, which says why.
+ * Then, as a guest's reload does, the established connections of the guests using a swapped
+ * set that their rules no longer allow (a removed member's) are cut.
+ */
+async function reloadSets(settings: Settings): Promise<void> {
+  const swapped = await withLock(lockFile(locking(settings)), settings.lockTimeoutSeconds, async () => {
+    const inKernel = new Set(await listOurSets());
+    const used = [...settings.sets].filter(([name]) => inKernel.has(ipsetName(4, name)) || inKernel.has(ipsetName(6, name)));
+    await refreshSets(used.map(([name, set]) => ({ name, members: set.members })));
+    return used;
+  });
+  const names = new Set(swapped.map(([name]) => name));
+  // A guest whose config no longer reads is left alone here: its own reload reports why.
+  const plans = await Promise.all((await listRecords(settings.stateDir)).map((r) => plan(r, settings).catch(() => undefined)));
+  const affected = plans.filter((p) => p && p.guestNets.length > 0 && setsUsed(p.ruleSet).some((s) => names.has(s.name)));
+  const flows = affected.length > 0 ? await listTrackedFlows() : [];
+  const log = new HookLog(settings.logFile, settings.syslog, 'reload --sets');
+  let cut = 0;
+  for (const p of affected) {
+    const result = await cutFlows((listed) => flowsToCut(p!.ruleSet, p!.guestNets, listed), flows);
+    cut += result.cut.length;
+    for (const problem of result.problems) {
+      process.stderr.write(`warning: ${problem}\n`);
+      log.write('warning', problem);
+    }
+  }
+  const count = (members: readonly Cidr[], f: 4 | 6) => members.filter((c) => c.family === f).length;
+  const lines = swapped.map(
+    ([name, set]) => `${effects().dryRun ? 'would swap' : 'swapped'} set ${name}: ${count(set.members, 4)} IPv4 and ${count(set.members, 6)} IPv6 members`,
+  );
+  if (cut > 0) lines.push(`${cut} established connection${cut === 1 ? '' : 's'} the new members no longer allow cut`);
+  for (const line of lines.length ? lines : ['no named set is in use: nothing to swap']) {
+    process.stdout.write(`${line}\n`);
+    log.write('info', line);
+  }
 }

@@ -53,7 +53,7 @@ no vif N, 2 bad usage`,
       existsSync(target) || target.includes('/')
         ? { file: resolve(target), how: 'given on the command line' }
         : await locateDomainConfig(target, settings.configDirs);
-    const guest = await readGuestRules(file, devid);
+    const guest = await readGuestRules(file, devid, { sets: settings.sets });
     if (args.vif !== undefined && devid >= guest.vifs && guest.key !== `firewall_vif${devid}`)
       throw new HookError(
         `${file} has no vif ${devid}: its vif list has ${guest.vifs === 1 ? '1 entry (vif 0)' : `${guest.vifs} entries${guest.vifs ? ` (vif 0 to ${guest.vifs - 1})` : ''}`}, and there is no firewall_vif${devid} key`,

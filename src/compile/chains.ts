@@ -1,6 +1,22 @@
 import type { IfName } from '../ifname.js';
+import { basename } from 'node:path';
+import { type Side, sideOf } from '../rules/cover.js';
 import { icmpCode } from '../rules/icmp.js';
-import type { Cidr, Direction, Family, Match, PolicyAction, PortRange, Rule, RuleSet } from '../rules/model.js';
+import type {
+  Cidr,
+  Direction,
+  Family,
+  Limit,
+  Match,
+  PolicyAction,
+  PortProto,
+  PortRange,
+  RejectAnswer,
+  Rule,
+  RuleSet,
+} from '../rules/model.js';
+import { AH, protocolText } from '../rules/protocols.js';
+import { ipsetName } from './ipsets.js';
 
 /** What the compiler needs to know of the device besides its rules. */
 export interface VifContext {
@@ -83,30 +99,46 @@ const MLD = { query: '130', report: '131', done: '132', report2: '143' } as cons
 const MLD_FROM_GUEST = [MLD.query, MLD.report, MLD.done, MLD.report2];
 
 function compileRule(rule: Rule, family: Family): string[] {
-  const sources = addressesFor(rule.from, family);
-  const destinations = addressesFor(rule.to, family);
+  const sources = selectors(sideOf(rule, 'from'), family, 'src');
+  const destinations = selectors(sideOf(rule, 'to'), family, 'dst');
   if (!sources || !destinations) return [];
+  const limit = rule.limit ? limitSpec(rule.limit) : '';
   const lines: string[] = [];
   for (const match of rule.matches) {
     const protoSpecs = matchSpecs(match, family);
     for (const src of sources)
       for (const dst of destinations)
         for (const proto of protoSpecs) {
-          const parts = [src && `-s ${cidrText(src)}`, dst && `-d ${cidrText(dst)}`, proto, verdict(rule.action, match, family)];
-          lines.push(parts.filter(Boolean).join(' '));
+          // iptables-save prints -s and -d first, then the matches in the order they were given.
+          const spec = [src.address, dst.address, proto, src.set, dst.set, limit].filter(Boolean).join(' ');
+          // The log rule carries the rule's own limit too: with the same packets and rate, its
+          // bucket empties exactly when the rule's does, so only what the rule takes is logged.
+          if (rule.log) lines.push(`${spec} ${RULE_LOG_LIMIT} -j LOG --log-prefix "${ruleLogPrefix(rule)}"`.trimStart());
+          lines.push(`${spec} ${verdict(rule, match, family)}`.trimStart());
         }
   }
   return lines;
 }
 
+/** One way a side of a rule matches: an address before the protocol, or a set match after it. */
+interface Selector {
+  readonly address?: string;
+  readonly set?: string;
+}
+
 /**
- * [undefined] = any address; undefined = the rule names addresses, none of this family,
- * so it has nothing to do in this family's table.
+ * [{}] = any address; undefined = the side names addresses, none of this family, and no set:
+ * the rule has nothing to do in this family's table. A negated address of the other family
+ * excludes nothing here.
  */
-function addressesFor(list: readonly Cidr[], family: Family): (Cidr | undefined)[] | undefined {
-  if (list.length === 0) return [undefined];
-  const mine = list.filter((c) => c.family === family);
-  return mine.length > 0 ? mine : undefined;
+function selectors(side: Side, family: Family, dir: 'src' | 'dst'): Selector[] | undefined {
+  const flag = dir === 'src' ? '-s' : '-d';
+  const not = side.negated ? '! ' : '';
+  const sets: Selector[] = side.sets.map((s) => ({ set: `-m set ${not}--match-set ${ipsetName(family, s.name)} ${dir}` }));
+  const mine: Selector[] = side.cidrs.filter((c) => c.family === family).map((c) => ({ address: `${not}${flag} ${cidrText(c)}` }));
+  const all = [...mine, ...sets];
+  if (all.length > 0) return all;
+  return side.negated || side.cidrs.length === 0 ? [{}] : undefined;
 }
 
 function cidrText(c: Cidr): string {
@@ -126,13 +158,17 @@ function matchSpecs(match: Match, family: Family): string[] {
       return [match.type === undefined ? '-p ipv6-icmp' : `-p ipv6-icmp -m icmp6 --icmpv6-type ${icmpCode('icmpv6', match.type)}`];
     case 'tcp':
     case 'udp':
+    case 'sctp':
       return portSpecs(match.proto, match.ports, match.sport);
+    case 'other':
+      // ip6tables' -p skips extension headers to the protocol after them, so AH, one of them, has its own match there.
+      return [family === 6 && match.number === AH ? '-m ah' : `-p ${protocolText(match.number)}`];
   }
 }
 
 const MULTIPORT_SLOTS = 15;
 
-function portSpecs(proto: 'tcp' | 'udp', ports: readonly PortRange[] | undefined, sport: PortRange | undefined): string[] {
+function portSpecs(proto: PortProto, ports: readonly PortRange[] | undefined, sport: PortRange | undefined): string[] {
   const source = sport ? ` --sport ${rangeText(sport)}` : '';
   if (!ports || ports.length === 0) return [sport ? `-p ${proto} -m ${proto}${source}` : `-p ${proto}`];
   return chunkBySlots(ports).map((chunk) =>
@@ -165,19 +201,49 @@ function rangeText(p: PortRange): string {
   return p.from === p.to ? String(p.from) : `${p.from}:${p.to}`;
 }
 
-function verdict(action: Rule['action'], match: Match, family: Family): string {
-  switch (action) {
+function verdict(rule: Rule, match: Match, family: Family): string {
+  switch (rule.action) {
     case 'allow':
       return '-j RETURN';
     case 'drop':
       return '-j DROP';
-    case 'reject':
-      return match.proto === 'tcp' ? '-j REJECT --reject-with tcp-reset' : `-j REJECT --reject-with ${unreachable(family)}`;
+    case 'reject': {
+      const answer = rule.rejectWith ?? (match.proto === 'tcp' ? 'tcp-reset' : 'icmp-port-unreachable');
+      return `-j REJECT --reject-with ${REJECT_WITH[answer][family]}`;
+    }
   }
 }
 
+/** Each answer as REJECT names it in each family; ICMPv6 has one "prohibited" code for all. */
+const REJECT_WITH: Record<RejectAnswer, Record<Family, string>> = {
+  'tcp-reset': { 4: 'tcp-reset', 6: 'tcp-reset' },
+  'icmp-port-unreachable': { 4: 'icmp-port-unreachable', 6: 'icmp6-port-unreachable' },
+  'icmp-host-unreachable': { 4: 'icmp-host-unreachable', 6: 'icmp6-addr-unreachable' },
+  'icmp-net-unreachable': { 4: 'icmp-net-unreachable', 6: 'icmp6-no-route' },
+  'icmp-admin-prohibited': { 4: 'icmp-admin-prohibited', 6: 'icmp6-adm-prohibited' },
+};
+
+/** As iptables-save prints a limit: short units, and no burst when it is the default 5. */
+const LIMIT_UNIT: Record<Limit['per'], string> = { second: 'sec', minute: 'min', hour: 'hour', day: 'day' };
+function limitSpec(limit: Limit): string {
+  return `-m limit --limit ${limit.count}/${LIMIT_UNIT[limit.per]}${limit.burst === 5 ? '' : ` --limit-burst ${limit.burst}`}`;
+}
+
+/** A rule's log lines are rate-limited like the policy's, so a flood cannot fill the host's log. */
+const RULE_LOG_LIMIT = '-m limit --limit 5/min --limit-burst 10';
+
+/**
+ * `vfw george.cfg:12 `: the file and line of the rule, so a log line leads back to it. The kernel
+ * keeps 29 characters: a long file name loses its start, never the line number.
+ */
+export function ruleLogPrefix(rule: Rule): string {
+  const line = `:${rule.at.line} `;
+  const file = basename(rule.at.file).replace(/[^A-Za-z0-9_.-]/g, '_');
+  return `vfw ${file.slice(-(LOG_PREFIX_MAX - 4 - line.length))}${line}`;
+}
+
 function unreachable(family: Family): string {
-  return family === 4 ? 'icmp-port-unreachable' : 'icmp6-port-unreachable';
+  return REJECT_WITH['icmp-port-unreachable'][family];
 }
 
 /** LOG is its own rule before the policy's, so its rate limit never limits the drop itself. */

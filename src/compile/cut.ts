@@ -29,6 +29,8 @@ function directionOf(f: TrackedFlow, guest: readonly Cidr[]): Direction | undefi
 }
 
 function toFlow(f: TrackedFlow, direction: Direction): Flow {
-  const proto = f.proto === 'tcp' || f.proto === 'udp' || f.proto === 'icmp' ? f.proto : f.proto === 'icmpv6' || f.proto === 'ipv6-icmp' ? 'icmpv6' : 'other';
-  return { direction, family: f.family, proto, source: f.src, destination: f.dst, dport: f.dport, sport: f.sport, icmpType: f.icmpType };
+  const proto = f.proto === 'tcp' || f.proto === 'udp' || f.proto === 'sctp' || f.proto === 'icmp' ? f.proto : f.proto === 'icmpv6' || f.proto === 'ipv6-icmp' ? 'icmpv6' : 'other';
+  // Rules name other protocols by number (`allow in gre` is 47): the flow carries its number.
+  const protocol = proto === 'other' ? f.protocol : undefined;
+  return { direction, family: f.family, proto, protocol, source: f.src, destination: f.dst, dport: f.dport, sport: f.sport, icmpType: f.icmpType, icmpCode: f.icmpCode };
 }

@@ -1,6 +1,7 @@
 import { forgetConnections } from '../apply/conntrack.js';
 import { detachPort, linkExists } from '../apply/bridgePort.js';
 import { removeFirewall } from '../apply/firewall.js';
+import { removeUnusedSets } from '../apply/ipsets.js';
 import { recordedPath } from '../compile/transaction.js';
 import { readRecord, removeRecord } from '../apply/records.js';
 import { unwrap } from '../errors.js';
@@ -39,7 +40,11 @@ export async function offline(ctx: CallContext): Promise<OfflineOutcome> {
     await removeFirewall([dev], locking(settings), {
       installedAs: record && recordedPath(record),
       installedWith: { acceptAllowed: settings.acceptAllowed },
-      forget: () => removeRecord(settings.stateDir, inv.vif),
+      // Still under the lock: no online can be between loading a set and referencing it.
+      forget: async () => {
+        await removeRecord(settings.stateDir, inv.vif);
+        await removeUnusedSets();
+      },
     });
   ctx.warnings.push(...(await forgetConnections(addresses)));
   return { dev, domain: record?.domain, device };

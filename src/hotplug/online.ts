@@ -1,6 +1,8 @@
 import { attachPort, bridgeMtu, detachPort, linkExists, resolveBridge } from '../apply/bridgePort.js';
 import { ensureBrNetfilter } from '../apply/brNetfilter.js';
 import { installFirewall, removeFirewall, takeTurn } from '../apply/firewall.js';
+import { loadSetsFor } from '../apply/ipsets.js';
+import { setsUsed } from '../compile/ipsets.js';
 import { writeRecord, type VifRecord } from '../apply/records.js';
 import { antispoofWarning } from '../compile/antispoof.js';
 import { compileVifFirewall, type VifFirewall } from '../compile/firewall.js';
@@ -8,6 +10,7 @@ import { uncoveredPaths, type DevicePath } from '../compile/transaction.js';
 import { antispoofSpec } from '../read/antispoof.js';
 import { HookError, unwrap } from '../errors.js';
 import { parseIfName, type IfName } from '../ifname.js';
+import type { AddressSet } from '../rules/model.js';
 import { locateDomainConfig, readGuestRules, type GuestRules } from '../read/domainConfig.js';
 import { narrate } from '../apply/effects.js';
 import { readDirectory, readKey, writeKeys } from '../xenstore.js';
@@ -43,7 +46,8 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
     throw e;
   }
   const { dev, bridge, mtu, created, record } = plan;
-  await installFirewall(await turn, plan.path, plan.firewall, { acceptAllowed: settings.acceptAllowed });
+  // The sets the rules name must exist before the transaction that references them.
+  await installFirewall(await loadSetsFor(await turn, plan.sets), plan.path, plan.firewall, { acceptAllowed: settings.acceptAllowed });
   try {
     await writeRecord(settings.stateDir, { ...record, warnings: ctx.warnings, appliedAt: new Date().toISOString() });
     await attachPort({ created, dev, bridge, mtu });
@@ -67,6 +71,8 @@ interface OnlinePlan {
   readonly mtu: number | undefined;
   readonly path: DevicePath;
   readonly firewall: VifFirewall;
+  /** The named sets the rules use, loaded into the kernel as vif-firewall.conf has them now. */
+  readonly sets: readonly AddressSet[];
   readonly record: Omit<VifRecord, 'appliedAt'>;
 }
 
@@ -97,7 +103,7 @@ async function readGuest(ctx: CallContext): Promise<Guest> {
   const located = await locateDomainConfig(domain, settings.configDirs, ctx.parentPid);
   narrate(`domain config ${located.file}: ${located.how}`);
   const configFile = located.file;
-  const rules = await readGuestRules(configFile, inv.devid);
+  const rules = await readGuestRules(configFile, inv.devid, { sets: settings.sets });
   return { domain, backend, dev, created, bridge, configFile, rules };
 }
 
@@ -123,6 +129,7 @@ async function planOnline(ctx: CallContext, { domain, backend, dev, created, bri
     mtu,
     path,
     firewall,
+    sets: setsUsed(guest.ruleSet),
     record: {
       vif: inv.vif,
       dev,

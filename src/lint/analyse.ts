@@ -4,6 +4,8 @@ import {
   type IcmpTypeCode,
   addressesIn,
   cidrWithin,
+  isPlainSide,
+  sideOf,
   icmpTypeCode,
   matchFamilies,
   portRanges,
@@ -68,12 +70,24 @@ function pieces(rule: Rule): Piece[] {
   return ruleFamilies(rule).flatMap((family) =>
     rule.matches
       .filter((match) => matchFamilies(match).includes(family))
-      .map((match) => ({ family, match, from: addressesIn(rule.from, family), to: addressesIn(rule.to, family) })),
+      .map((match) => ({ family, match, from: pieceAddresses(rule, 'from', family), to: pieceAddresses(rule, 'to', family) })),
   );
 }
 
-/** Whether rule matches all of the piece's traffic. */
+/**
+ * A side with a set or a negation is judged as every address: its members change with
+ * `reload --sets`, and a wider piece is harder to cover, so no warning becomes false.
+ */
+function pieceAddresses(rule: Rule, side: 'from' | 'to', family: Family): readonly Cidr[] {
+  return addressesIn(isPlainSide(sideOf(rule, side)) ? rule[side] : [], family);
+}
+
+/**
+ * Whether rule matches all of the piece's traffic. A rule with a set or a negation is never
+ * sure to (its members change), nor one with a limit (beyond it, it lets traffic by).
+ */
 function takes(rule: Rule, piece: Piece): boolean {
+  if (!isPlainSide(sideOf(rule, 'from')) || !isPlainSide(sideOf(rule, 'to')) || rule.limit) return false;
   return (
     rule.matches.some((m) => matchFamilies(m).includes(piece.family) && matchCovers(m, piece.match)) &&
     listCovers(addressesIn(rule.from, piece.family), piece.from) &&
@@ -95,6 +109,7 @@ function matchCovers(outer: Match, inner: Match): boolean {
       return true;
     case 'tcp':
     case 'udp':
+    case 'sctp':
       return (
         inner.proto === outer.proto &&
         portRanges(inner).every((r) => portRanges(outer).some((o) => rangeWithin(r, o))) &&
@@ -108,6 +123,8 @@ function matchCovers(outer: Match, inner: Match): boolean {
           (inner.type !== undefined &&
             icmpWithin(icmpTypeCode(inner.proto, inner.type), icmpTypeCode(outer.proto, outer.type))))
       );
+    case 'other':
+      return inner.proto === 'other' && inner.number === outer.number;
   }
 }
 
@@ -135,6 +152,17 @@ function whyUnused(rule: Rule, family: Family): string {
   }
   const side = addressesIn(rule.from, family).length === 0 ? 'from' : 'to';
   return `"${side}" names only ${other} addresses`;
+}
+
+/**
+ * Named sets of vif-firewall.conf that none of the given rule sets uses: likely a typo in a
+ * name, or a set left over. Only as true as the rule sets given are all of the host's.
+ */
+export function unusedSets(sets: ReadonlyMap<string, { readonly at: Where }>, ruleSets: readonly RuleSet[]): Finding[] {
+  const used = new Set(ruleSets.flatMap((r) => r.rules.flatMap((rule) => [...(rule.fromSets ?? []), ...(rule.toSets ?? [])].map((s) => s.name))));
+  return [...sets]
+    .filter(([name]) => !used.has(name))
+    .map(([name, set]) => ({ severity: 'warning', at: set.at, message: `set ${name} is used by none of the configs checked (no rule names @${name})` }));
 }
 
 function warning(rule: Rule, message: string): Finding {

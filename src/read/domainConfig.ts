@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HookError, unwrap } from '../errors.js';
-import { parseRuleSet, type RuleLine } from '../rules/parse.js';
+import { type RuleEnv, parseRuleSet, type RuleLine } from '../rules/parse.js';
 import { DEFAULT_POLICY, type AntispoofLevel, type RuleSet } from '../rules/model.js';
 import { antispoofLevelOf } from './antispoof.js';
 import { readConfigText } from './configFile.js';
@@ -75,8 +75,8 @@ export interface GuestRules {
   readonly warnings: readonly string[];
 }
 
-/** The rules for one device: `firewall_vifN` replaces `firewall` for devid N. */
-export async function readGuestRules(file: string, devid: number): Promise<GuestRules> {
+/** The rules for one device: `firewall_vifN` replaces `firewall` for devid N. `env` has the named sets of vif-firewall.conf. */
+export async function readGuestRules(file: string, devid: number, env: RuleEnv = {}): Promise<GuestRules> {
   let text: string;
   try {
     text = await readConfigText(file, 'domain config');
@@ -84,10 +84,10 @@ export async function readGuestRules(file: string, devid: number): Promise<Guest
     if (e instanceof HookError) throw e;
     throw new HookError(`cannot read domain config ${file}: ${(e as Error).message}`);
   }
-  return guestRulesOf(text, file, devid);
+  return guestRulesOf(text, file, devid, env);
 }
 
-export function guestRulesOf(text: string, file: string, devid: number): GuestRules {
+export function guestRulesOf(text: string, file: string, devid: number, env: RuleEnv = {}): GuestRules {
   const cfg = unwrap(parseXlConfig(text, file));
   const domain = unwrap(getString(cfg, 'name'))?.value;
   const vifList = unwrap(getStringList(cfg, 'vif')) ?? [];
@@ -97,7 +97,7 @@ export function guestRulesOf(text: string, file: string, devid: number): GuestRu
   const antispoof = antispoofLevelOf(cfg, 'firewall_antispoof');
   for (const key of [`firewall_vif${devid}`, 'firewall']) {
     const lines = unwrap(getStringList(cfg, key));
-    if (lines) return { ruleSet: unwrap(parseRuleSet(lines)), domain, vifs, vifname, mac, ip, bridge, antispoof, key, lines, warnings: [] };
+    if (lines) return { ruleSet: unwrap(parseRuleSet(lines, env)), domain, vifs, vifname, mac, ip, bridge, antispoof, key, lines, warnings: [] };
   }
   return {
     antispoof,

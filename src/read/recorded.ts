@@ -2,7 +2,7 @@ import type { VifRecord } from '../apply/records.js';
 import { compileVifFirewall, type VifFirewall } from '../compile/firewall.js';
 import { unwrap } from '../errors.js';
 import type { RuleSet } from '../rules/model.js';
-import { parseRuleSet, type RuleLine } from '../rules/parse.js';
+import { parseRuleSet, type RuleEnv, type RuleLine } from '../rules/parse.js';
 import { antispoofSpec } from './antispoof.js';
 import { readGuestRules } from './domainConfig.js';
 
@@ -16,11 +16,11 @@ export interface Installed {
 /**
  * Rebuilds what online (or reload) installed from the record alone: its rule lines, MAC,
  * addresses and level, compiled as then. A record of an older version has no lines: its
- * config, as it reads now, stands in.
+ * config, as it reads now, stands in. `env` has the named sets the lines may use.
  */
-export async function installedOf(record: VifRecord): Promise<Installed> {
-  const lines = record.source ? record.source.lines : (await readGuestRules(record.configFile, record.devid)).lines;
-  const ruleSet = unwrap(parseRuleSet(lines));
+export async function installedOf(record: VifRecord, env: RuleEnv = {}): Promise<Installed> {
+  const lines = record.source ? record.source.lines : (await readGuestRules(record.configFile, record.devid, env)).lines;
+  const ruleSet = unwrap(parseRuleSet(lines, env));
   const antispoof = antispoofSpec(record.antispoof, record.mac, record.ip.join(' '), `the record of ${record.vif}`);
   return { lines, ruleSet, firewall: compileVifFirewall(ruleSet, antispoof, { dev: record.dev, domain: record.domain }) };
 }

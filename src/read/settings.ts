@@ -1,11 +1,13 @@
 import { isAbsolute } from 'node:path';
-import { HookError, unwrap } from '../errors.js';
+import { HookError, type Where, unwrap } from '../errors.js';
+import { SET_NAME_MAX } from '../compile/ipsets.js';
+import { parseCidr } from '../rules/address.js';
 import { getNumber, getString, getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
 import type { XlConfig } from '../xlconfig/model.js';
 import { readConfigText } from './configFile.js';
 import { quote } from '../report/text.js';
-import type { AntispoofLevel } from '../rules/model.js';
+import type { AntispoofLevel, Cidr } from '../rules/model.js';
 import { antispoofLevelOf } from './antispoof.js';
 
 /** The hook's own settings, from /etc/xen/vif-firewall.conf (xl syntax). */
@@ -21,8 +23,17 @@ export interface Settings {
   readonly syslog: boolean;
   /** Anti-spoofing level of a guest whose config has no firewall_antispoof key. */
   readonly antispoof: AntispoofLevel;
+  /** The named address sets (`set_admins = [ … ]` is `admins`), for `@admins` in rules. */
+  readonly sets: ReadonlyMap<string, NamedSet>;
   /** The file these came from, when there was one. */
   readonly file: string | undefined;
+}
+
+/** A named address set as vif-firewall.conf defines it. */
+export interface NamedSet {
+  readonly members: readonly Cidr[];
+  /** Its key, for the warning when no rule uses it. */
+  readonly at: Where;
 }
 
 export const DEFAULT_SETTINGS_FILE = '/etc/xen/vif-firewall.conf';
@@ -36,6 +47,7 @@ export const DEFAULT_SETTINGS: Settings = {
   lockTimeoutSeconds: 25,
   syslog: true,
   antispoof: 'full',
+  sets: new Map(),
   file: undefined,
 };
 
@@ -58,7 +70,7 @@ export async function readSettings(env: NodeJS.ProcessEnv): Promise<Settings> {
 export function parseSettings(text: string, file: string): Settings {
   const cfg = unwrap(parseXlConfig(text, file));
   for (const [key, s] of cfg.settings)
-    if (!KNOWN_KEYS.includes(key))
+    if (!KNOWN_KEYS.includes(key) && !key.startsWith(SET_KEY))
       throw new HookError(`unknown setting "${key}" (known: ${KNOWN_KEYS.join(', ')})`, s.at);
   const flag = (key: string, dflt: boolean): boolean => {
     const n = unwrap(getNumber(cfg, key));
@@ -78,8 +90,32 @@ export function parseSettings(text: string, file: string): Settings {
     lockTimeoutSeconds: timeout?.value ?? DEFAULT_SETTINGS.lockTimeoutSeconds,
     syslog: flag('syslog', DEFAULT_SETTINGS.syslog),
     antispoof: antispoofLevelOf(cfg, 'antispoof') ?? DEFAULT_SETTINGS.antispoof,
+    sets: namedSets(cfg),
     file,
   };
+}
+
+const SET_KEY = 'set_';
+
+/** Every `set_NAME = [ "address or network", … ]`, each member checked where it is written. */
+function namedSets(cfg: XlConfig): Map<string, NamedSet> {
+  const sets = new Map<string, NamedSet>();
+  for (const [key, setting] of cfg.settings) {
+    if (!key.startsWith(SET_KEY)) continue;
+    const name = key.slice(SET_KEY.length);
+    // The name is part of the kernel set's, which ipset limits to 31 characters.
+    if (!new RegExp(`^[a-z0-9_]{1,${SET_NAME_MAX}}$`).test(name)) {
+      throw new HookError(`set name "${name}" must be 1-${SET_NAME_MAX} lower-case letters, digits or '_'`, setting.at);
+    }
+    const entries = unwrap(getStringList(cfg, key)) ?? [];
+    const members = entries.map((e) => {
+      const cidr = parseCidr(e.value);
+      if (!cidr.ok) throw new HookError(`${cidr.error.message} (in set ${name})`, e.at);
+      return cidr.value;
+    });
+    sets.set(name, { members, at: setting.at });
+  }
+  return sets;
 }
 
 /**

@@ -1,4 +1,6 @@
+import { ruleFamilies, sideOf } from '../rules/cover.js';
 import type { Cidr, Match, PortRange, Rule, RuleSet } from '../rules/model.js';
+import { protocolText } from '../rules/protocols.js';
 
 /** A rule set in plain words, one line per rule, for `show`. */
 export function describeRuleSet(ruleSet: RuleSet): string[] {
@@ -13,8 +15,14 @@ export function describeRuleSet(ruleSet: RuleSet): string[] {
 export function describeRule(rule: Rule): string {
   const direction = rule.direction === 'in' ? 'traffic to the guest' : 'traffic from the guest';
   const parts = [`${rule.action} ${direction}`, rule.matches.map(describeMatch).join(' or ')];
-  if (rule.from.length) parts.push(`from ${rule.from.map(cidrText).join(', ')}`);
-  if (rule.to.length) parts.push(`to ${rule.to.map(cidrText).join(', ')}`);
+  for (const name of ['from', 'to'] as const) {
+    const side = sideOf(rule, name);
+    const entries = [...side.cidrs.map(cidrText), ...side.sets.map((s) => `set @${s.name}`)];
+    if (entries.length) parts.push(`${name} ${side.negated ? 'anywhere but ' : ''}${entries.join(', ')}`);
+  }
+  if (rule.limit) parts.push(`up to ${rule.limit.count}/${rule.limit.per} (burst ${rule.limit.burst})`);
+  if (rule.rejectWith) parts.push(`answered with ${rule.rejectWith}`);
+  if (rule.log) parts.push('logged');
   return `${parts.filter(Boolean).join(', ')} (${families(rule)})   [${rule.text}]`;
 }
 
@@ -23,7 +31,8 @@ function describeMatch(m: Match): string {
     case 'any':
       return '';
     case 'tcp':
-    case 'udp': {
+    case 'udp':
+    case 'sctp': {
       const from = m.sport ? ` from port ${rangeText(m.sport)}` : '';
       return m.ports?.length ? `${m.proto.toUpperCase()}${from} to port${m.ports.length > 1 || m.ports[0]!.from !== m.ports[0]!.to ? "s" : ""} ${m.ports.map(rangeText).join(", ")}` : `${m.sport ? '' : 'any '}${m.proto.toUpperCase()}${from}`;
     }
@@ -31,15 +40,16 @@ function describeMatch(m: Match): string {
       return m.type ? `ICMP ${m.type}` : 'any ICMP';
     case 'icmpv6':
       return m.type ? `ICMPv6 ${m.type}` : 'any ICMPv6';
+    case 'other':
+      return `protocol ${protocolText(m.number)}`;
   }
 }
 
+/** The families whose table holds the rule, as the compiler decides them. */
 function families(rule: Rule): string {
-  const addrs = [...rule.from, ...rule.to];
-  const byProto = rule.matches.every((m) => m.proto === 'icmp') ? [4] : rule.matches.every((m) => m.proto === 'icmpv6') ? [6] : [4, 6];
-  const byAddr = addrs.length ? [...new Set(addrs.map((c) => c.family))] : [4, 6];
-  const fams = byProto.filter((f) => byAddr.includes(f as 4 | 6));
-  return fams.map((f) => `IPv${f}`).join(' and ');
+  return ruleFamilies(rule)
+    .map((f) => `IPv${f}`)
+    .join(' and ');
 }
 
 const rangeText = (p: PortRange) => (p.from === p.to ? String(p.from) : `${p.from}-${p.to}`);

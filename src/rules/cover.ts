@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { unwrap } from '../errors.js';
 import { parseCidr } from './address.js';
 import { type IcmpProto, icmpCode } from './icmp.js';
-import type { Cidr, Family, IcmpType, Match, Port, PortRange, Rule } from './model.js';
+import type { AddressSet, Cidr, Family, IcmpType, Match, Port, PortRange, Rule } from './model.js';
 import { parsePortRange } from './port.js';
 
 /**
@@ -37,13 +37,48 @@ export function addressesIn(list: readonly Cidr[], family: Family): readonly Cid
   return list.length === 0 ? [EVERY_ADDRESS[family]] : list.filter((c) => c.family === family);
 }
 
+/** One side of a rule (`from` or `to`) whole: its addresses, its sets, and whether it is negated. */
+export interface Side {
+  readonly cidrs: readonly Cidr[];
+  readonly sets: readonly AddressSet[];
+  readonly negated: boolean;
+}
+
+export function sideOf(rule: Rule, side: 'from' | 'to'): Side {
+  return side === 'from'
+    ? { cidrs: rule.from, sets: rule.fromSets ?? [], negated: rule.fromNegated === true }
+    : { cidrs: rule.to, sets: rule.toSets ?? [], negated: rule.toNegated === true };
+}
+
+/** Whether the side is only addresses, as before sets and negation: the linter's exact reasoning holds for those. */
+export function isPlainSide(side: Side): boolean {
+  return side.sets.length === 0 && !side.negated;
+}
+
+/**
+ * Whether a side has anything to match in a family's table. A set always does (its half there
+ * may gain members at the next `reload --sets`), and so does a negation (not 10.0.0.0/8 is
+ * every IPv6 address); addresses only when one is of that family.
+ */
+export function sidePresent(side: Side, family: Family): boolean {
+  return !isPlainSide(side) || addressesIn(side.cidrs, family).length > 0;
+}
+
+/** Whether the side takes an address of family, with each set's members as read. */
+export function sideHolds(side: Side, family: Family, value: bigint): boolean {
+  const listed = [...side.cidrs, ...side.sets.flatMap((s) => s.members)];
+  if (side.negated) return !listed.some((c) => cidrHolds(c, family, value));
+  if (side.cidrs.length === 0 && side.sets.length === 0) return true;
+  return listed.some((c) => cidrHolds(c, family, value));
+}
+
 /** The families whose table holds the rule: it has a match there and addresses on both sides. */
 export function ruleFamilies(rule: Rule): readonly Family[] {
   return FAMILIES.filter(
     (f) =>
       rule.matches.some((m) => matchFamilies(m).includes(f)) &&
-      addressesIn(rule.from, f).length > 0 &&
-      addressesIn(rule.to, f).length > 0,
+      sidePresent(sideOf(rule, 'from'), f) &&
+      sidePresent(sideOf(rule, 'to'), f),
   );
 }
 
@@ -77,7 +112,7 @@ export function cidrWithin(inner: Cidr, outer: Cidr): boolean {
   return inner.prefix >= outer.prefix && cidrHolds(outer, inner.family, addressValue(inner.address, inner.family)!);
 }
 
-/** The destination ports a tcp/udp match takes; none written means all of them, as compiled. */
+/** The destination ports a tcp/udp/sctp match takes; none written means all of them, as compiled. */
 export function portRanges(match: { readonly ports?: readonly PortRange[] }): readonly PortRange[] {
   return match.ports && match.ports.length > 0 ? match.ports : [EVERY_PORT];
 }

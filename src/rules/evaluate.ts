@@ -1,32 +1,36 @@
 import { HookError } from '../errors.js';
 import {
   addressValue,
-  addressesIn,
-  cidrHolds,
   icmpTypeCode,
   matchFamilies,
   portRange,
   portRanges,
+  sideHolds,
+  sideOf,
   sourcePorts,
   rangeWithin,
 } from './cover.js';
-import type { Action, Cidr, Direction, Family, Match, PolicyAction, Rule, RuleSet } from './model.js';
+import type { Action, Direction, Family, Match, PolicyAction, Rule, RuleSet } from './model.js';
 
 /** One connection as conntrack lists it, seen from the guest's side. */
 export interface Flow {
   /** `in` = to the guest, `out` = from the guest. */
   readonly direction: Direction;
   readonly family: Family;
-  readonly proto: 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'other';
+  readonly proto: 'tcp' | 'udp' | 'sctp' | 'icmp' | 'icmpv6' | 'other';
+  /** For `other`: the IP protocol number (47 for GRE); when unknown, only rules for any protocol take the flow. */
+  readonly protocol?: number;
   /** An address of `family`, in any of its text forms (conntrack prints 192.0.2.1, 2001:db8::1). */
   readonly source: string;
   readonly destination: string;
-  /** tcp/udp; when unknown, only rules without ports take the flow. */
+  /** tcp/udp/sctp; when unknown, only rules without ports take the flow. */
   readonly dport?: number;
-  /** tcp/udp; when unknown, only rules without a source port take the flow. */
+  /** tcp/udp/sctp; when unknown, only rules without a source port take the flow. */
   readonly sport?: number;
   /** icmp/icmpv6; when unknown, only rules without a type take the flow. */
   readonly icmpType?: number;
+  /** icmp/icmpv6; when unknown, a rule for one code of the type takes the flow (see matchTakes). */
+  readonly icmpCode?: number;
 }
 
 const POLICY_DECISION: Record<PolicyAction, Action> = { accept: 'allow', drop: 'drop', reject: 'reject' };
@@ -35,19 +39,27 @@ const POLICY_DECISION: Record<PolicyAction, Action> = { accept: 'allow', drop: '
  * What the guest's rules decide for a new flow like this one: the first rule of its direction
  * that takes it, else that direction's policy. The traffic every chain lets through whatever
  * the rules (DHCP, IPv6 neighbour discovery) is not the rule set's and is not modelled here.
+ * A rule with a `limit` is judged for the first packets, within the rate (beyond it the rule
+ * does not match, and later rules decide); `log` changes no decision; a set is judged by its
+ * members when the rules were read.
  *
  * @throws HookError when source or destination is not an address of flow.family: judging a
  * misread flow would end or keep a connection for no reason.
  */
 export function decide(ruleSet: RuleSet, flow: Flow): Action {
+  return decidingRule(ruleSet, flow)?.action ?? POLICY_DECISION[ruleSet.policy[flow.direction]];
+}
+
+/** The first rule that takes the flow, or undefined when the policy decides (see decide). */
+export function decidingRule(ruleSet: RuleSet, flow: Flow): Rule | undefined {
   const source = flowAddress(flow.source, flow.family);
   const destination = flowAddress(flow.destination, flow.family);
   const takes = (rule: Rule) =>
     rule.direction === flow.direction &&
     rule.matches.some((m) => matchTakes(m, flow)) &&
-    listHolds(rule.from, flow.family, source) &&
-    listHolds(rule.to, flow.family, destination);
-  return ruleSet.rules.find(takes)?.action ?? POLICY_DECISION[ruleSet.policy[flow.direction]];
+    sideHolds(sideOf(rule, 'from'), flow.family, source) &&
+    sideHolds(sideOf(rule, 'to'), flow.family, destination);
+  return ruleSet.rules.find(takes);
 }
 
 function flowAddress(text: string, family: Family): bigint {
@@ -56,17 +68,14 @@ function flowAddress(text: string, family: Family): bigint {
   return value;
 }
 
-function listHolds(list: readonly Cidr[], family: Family, address: bigint): boolean {
-  return addressesIn(list, family).some((c) => cidrHolds(c, family, address));
-}
-
 function matchTakes(match: Match, flow: Flow): boolean {
   if (!matchFamilies(match).includes(flow.family)) return false;
   switch (match.proto) {
     case 'any':
       return true;
     case 'tcp':
-    case 'udp': {
+    case 'udp':
+    case 'sctp': {
       const port = portRange(flow.dport);
       return (
         flow.proto === match.proto &&
@@ -75,14 +84,19 @@ function matchTakes(match: Match, flow: Flow): boolean {
       );
     }
     case 'icmp':
-    case 'icmpv6':
-      // A flow carries no code, so a rule for one code (port-unreachable = 3/3) takes its whole
-      // type. It seldom matters: conntrack keeps query types (echo, timestamp…), which have no
-      // named codes, and error types only as RELATED to another connection.
+    case 'icmpv6': {
+      if (flow.proto !== match.proto) return false;
+      if (match.type === undefined) return true;
+      // A conntrack flow carries no code, so there a rule for one code (port-unreachable = 3/3)
+      // takes its whole type. It seldom matters: conntrack keeps query types (echo, timestamp…),
+      // which have no codes, and error types only as RELATED to another connection.
+      const wanted = icmpTypeCode(match.proto, match.type);
       return (
-        flow.proto === match.proto &&
-        (match.type === undefined ||
-          (flow.icmpType !== undefined && icmpTypeCode(match.proto, match.type).type === flow.icmpType))
+        flow.icmpType === wanted.type &&
+        (wanted.code === undefined || flow.icmpCode === undefined || flow.icmpCode === wanted.code)
       );
+    }
+    case 'other':
+      return flow.proto === 'other' && flow.protocol === match.number;
   }
 }

@@ -105,9 +105,17 @@ function lookupOf(proto: IcmpProto): ReadonlyMap<string, string> {
 
 const TYPE_MAX = 255;
 
-/** The canonical name or number text of an ICMP(v6) type, or undefined when iptables would not take it. */
+/**
+ * The canonical name or number text (`8`, or `3/4` for a type and code) of an ICMP(v6) type,
+ * or undefined when iptables would not take it.
+ */
 export function icmpType(proto: IcmpProto, text: string): IcmpType | undefined {
-  if (/^\d{1,3}$/.test(text)) return Number(text) <= TYPE_MAX ? String(Number(text)) : undefined;
+  const numeric = /^(\d{1,3})(?:\/(\d{1,3}))?$/.exec(text);
+  if (numeric) {
+    const [type, code] = [Number(numeric[1]), numeric[2] === undefined ? undefined : Number(numeric[2])];
+    if (type > TYPE_MAX || (code !== undefined && code > TYPE_MAX)) return undefined;
+    return code === undefined ? String(type) : `${type}/${code}`;
+  }
   return LOOKUP[proto].get(text.toLowerCase());
 }
 

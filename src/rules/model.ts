@@ -29,18 +29,59 @@ export interface Cidr {
 /** An ICMP or ICMPv6 type as iptables names it (`echo-request`) or as its number. */
 export type IcmpType = string;
 
+/** The protocols with ports. */
+export type PortProto = 'tcp' | 'udp' | 'sctp';
+
 /** What a rule matches at layer 4. `icmp` only ever matches IPv4, `icmpv6` only IPv6. */
 export type Match =
   | { readonly proto: 'any' }
   | {
-      readonly proto: 'tcp' | 'udp';
+      readonly proto: PortProto;
       /** Destination ports; none = every port. */
       readonly ports?: readonly PortRange[];
-      /** Source port; only services set one (`dhcp-server` is udp from 67 to 68): the rule language has no syntax for it. */
+      /** Source ports (`sport 1024-65535`); none = every port. */
       readonly sport?: PortRange;
     }
+  /** `icmp 3/4`: a type may carry a code (see icmp.ts). */
   | { readonly proto: 'icmp'; readonly type?: IcmpType }
-  | { readonly proto: 'icmpv6'; readonly type?: IcmpType };
+  | { readonly proto: 'icmpv6'; readonly type?: IcmpType }
+  /**
+   * Any other IP protocol by number (`esp` = 50, `gre` = 47, `proto 112`), without ports:
+   * never 0 nor an IPv6 extension header, and never a protocol that has its own kind above.
+   */
+  | { readonly proto: 'other'; readonly number: ProtocolNumber };
+
+declare const protocolBrand: unique symbol;
+/** An IP protocol number, 1..255; only protocols.ts makes one. */
+export type ProtocolNumber = number & { readonly [protocolBrand]: true };
+
+/**
+ * A named address set of vif-firewall.conf (`set_admins = [ … ]`) as a rule uses it: the
+ * kernel holds it as one ipset per family, so its members can change without touching the rule.
+ */
+export interface AddressSet {
+  readonly name: string;
+  /** The members when the rules were read: what `decide` judges by. */
+  readonly members: readonly Cidr[];
+}
+
+/** A rate as iptables' limit match takes it: `limit 50/second burst 100`. */
+export interface Limit {
+  readonly count: number;
+  readonly per: 'second' | 'minute' | 'hour' | 'day';
+  /** Packets let through at once before the rate applies; iptables' default is 5. */
+  readonly burst: number;
+}
+
+/** The answers `reject … with X` may choose; each has a counterpart in both families (see compile/chains.ts). */
+export const REJECT_ANSWERS = [
+  'tcp-reset',
+  'icmp-port-unreachable',
+  'icmp-host-unreachable',
+  'icmp-net-unreachable',
+  'icmp-admin-prohibited',
+] as const;
+export type RejectAnswer = (typeof REJECT_ANSWERS)[number];
 
 export interface Rule {
   readonly action: Action;
@@ -51,6 +92,21 @@ export interface Rule {
   readonly from: readonly Cidr[];
   /** Empty = any destination. */
   readonly to: readonly Cidr[];
+  /** Named sets listed beside `from`'s addresses (`from @admins, 192.0.2.5`); absent = none. */
+  readonly fromSets?: readonly AddressSet[];
+  readonly toSets?: readonly AddressSet[];
+  /**
+   * `from !X`: every source but X, where X (the one entry of from + fromSets) is an address or
+   * a set. In the other family than an address's, that is every address.
+   */
+  readonly fromNegated?: true;
+  readonly toNegated?: true;
+  /** `limit 50/second burst 100`: beyond the rate the rule does not match, and later rules or the policy decide. */
+  readonly limit?: Limit;
+  /** `log`: each packet the rule takes is logged (rate-limited) with the rule's file:line. */
+  readonly log?: true;
+  /** `reject … with X`; absent = by protocol (tcp-reset for tcp, port-unreachable otherwise). Only on reject. */
+  readonly rejectWith?: RejectAnswer;
   /** The rule's text as written, for logs and `show`. */
   readonly text: string;
   readonly at: Where;

@@ -4,16 +4,23 @@ import { FAMILIES, matchFamilies } from './cover.js';
 import { type IcmpProto, icmpType, icmpTypeNames } from './icmp.js';
 import {
   type Action,
+  type AddressSet,
   type Cidr,
   DEFAULT_POLICY,
   type Direction,
   type Family,
+  type Limit,
   type Match,
   type PolicyAction,
+  type PortProto,
+  type PortRange,
+  REJECT_ANSWERS,
+  type RejectAnswer,
   type Rule,
   type RuleSet,
 } from './model.js';
 import { parsePortRange } from './port.js';
+import { type ProtocolTable, protocolMatch, systemProtocols } from './protocols.js';
 import { SERVICES } from './services.js';
 
 /** One string of the xl `firewall` list; `at` is the position of its opening quote. */
@@ -25,12 +32,26 @@ export interface RuleLine {
 const STATEMENTS = ['allow', 'drop', 'reject', 'policy', 'log'] as const;
 const DIRECTIONS = ['in', 'out'] as const satisfies readonly Direction[];
 const POLICY_ACTIONS = ['drop', 'reject', 'accept'] as const satisfies readonly PolicyAction[];
-const CLAUSES = ['from', 'to'] as const;
+const ADDRESS_CLAUSES = ['from', 'to'] as const;
+type AddressClause = (typeof ADDRESS_CLAUSES)[number];
+/** The words that may follow the protocol part, in any order, each once. */
+const CLAUSES = [...ADDRESS_CLAUSES, 'sport', 'limit', 'with', 'log'] as const;
 type Clause = (typeof CLAUSES)[number];
+const PORT_PROTOS = ['tcp', 'udp', 'sctp'] as const satisfies readonly PortProto[];
 
-const PROTOS: ReadonlyMap<string, Match['proto']> = new Map<string, Match['proto']>([
+/** What a rule is checked against besides its own text. */
+export interface RuleEnv {
+  /** The named sets of vif-firewall.conf (`set_admins` is `admins`), for `@admins`. */
+  readonly sets?: ReadonlyMap<string, { readonly members: readonly Cidr[] }>;
+  /** Protocol names; default the host's /etc/protocols. */
+  readonly protocols?: ProtocolTable;
+}
+
+type BuiltinProto = Exclude<Match['proto'], 'other'>;
+const PROTOS: ReadonlyMap<string, BuiltinProto> = new Map<string, BuiltinProto>([
   ['tcp', 'tcp'],
   ['udp', 'udp'],
+  ['sctp', 'sctp'],
   ['icmp', 'icmp'],
   ['icmpv6', 'icmpv6'],
   ['ipv6-icmp', 'icmpv6'],
@@ -44,13 +65,13 @@ const FAMILY_NAME: Record<Family, string> = { 4: 'IPv4', 6: 'IPv6' };
  * Parses the rules of one guest, in order. Stops at the first error, which points at the
  * token at fault (or where a missing one should be), so the admin fixes one thing at a time.
  */
-export function parseRuleSet(lines: readonly RuleLine[]): Result<RuleSet> {
+export function parseRuleSet(lines: readonly RuleLine[], env: RuleEnv = {}): Result<RuleSet> {
   const rules: Rule[] = [];
   const policy: Record<Direction, PolicyAction> = { ...DEFAULT_POLICY };
   const log: Record<Direction, boolean> = { in: false, out: false };
   const settingsSeen = new Map<string, Setting>();
   for (const line of lines) {
-    const parsed = parseStatement(line);
+    const parsed = parseStatement(line, env);
     if (!parsed.ok) return parsed;
     const statement = parsed.value;
     if (statement.kind === 'rule') {
@@ -85,7 +106,7 @@ interface Token {
   readonly at: Where;
 }
 
-function parseStatement(line: RuleLine): Result<Statement> {
+function parseStatement(line: RuleLine, env: RuleEnv): Result<Statement> {
   const tokens = [...line.value.matchAll(/\S+/g)].map(
     (m): Token => ({ text: m[0], word: lower(m[0]), at: shift(line.at, 1 + m.index) }),
   );
@@ -100,7 +121,7 @@ function parseStatement(line: RuleLine): Result<Statement> {
     case 'log':
       return parseSetting(head.value.word, r, text, head.value.at);
     default:
-      return parseRule(head.value.word, r, text, head.value.at);
+      return parseRule(head.value.word, r, text, head.value.at, env);
   }
 }
 
@@ -160,18 +181,54 @@ function parseSetting(kind: Setting['kind'], r: Reader, text: string, at: Where)
   return end.ok ? ok({ kind, direction: direction.value.word, action: action.value.word, text, at }) : end;
 }
 
-function parseRule(action: Action, r: Reader, text: string, at: Where): Result<Statement> {
+function parseRule(action: Action, r: Reader, text: string, at: Where, env: RuleEnv): Result<Statement> {
   const direction = expect(r, DIRECTIONS);
   if (!direction.ok) return direction;
-  const match = parseMatch(r);
+  const match = parseMatch(r, env);
   if (!match.ok) return match;
-  const addresses = parseAddresses(r, match.value.endsWithList);
-  if (!addresses.ok) return addresses;
-  const sane = checkFamilies(match.value, addresses.value);
+  const tail = parseTail(r, match.value.endsWithList, env);
+  if (!tail.ok) return tail;
+  const { from, to, sport, limit, rejectWith, log } = tail.value;
+  const sane = checkFamilies(match.value, tail.value);
   if (!sane.ok) return sane;
-  const { from, to } = addresses.value;
-  const { matches } = match.value;
-  return ok({ kind: 'rule', rule: { action, direction: direction.value.word, matches, from, to, text, at } });
+  let { matches } = match.value;
+  if (sport) {
+    const withSport = withSourcePort(match.value, sport.range);
+    if (!withSport.ok) return fail(withSport.error.message, sport.at);
+    matches = withSport.value;
+  }
+  if (rejectWith) {
+    if (action !== 'reject') return fail(`"with" chooses the answer of a reject rule; this rule is ${action}`, rejectWith.at);
+    if (rejectWith.answer === 'tcp-reset' && !matches.every((m) => m.proto === 'tcp')) {
+      return fail(`tcp-reset answers only tcp: write "reject … tcp …" or choose an icmp answer`, rejectWith.at);
+    }
+  }
+  const rule: Rule = {
+    action,
+    direction: direction.value.word,
+    matches,
+    from: from.cidrs,
+    to: to.cidrs,
+    ...(from.sets.length > 0 && { fromSets: from.sets }),
+    ...(to.sets.length > 0 && { toSets: to.sets }),
+    ...(from.negated && { fromNegated: true as const }),
+    ...(to.negated && { toNegated: true as const }),
+    ...(limit && { limit }),
+    ...(log && { log: true as const }),
+    ...(rejectWith && { rejectWith: rejectWith.answer }),
+    text,
+    at,
+  };
+  return ok({ kind: 'rule', rule });
+}
+
+/** `sport` goes with a tcp, udp or sctp match written as such, not with a service (which names its own ports). */
+function withSourcePort(match: MatchPart, sport: PortRange): Result<readonly Match[]> {
+  const [only] = match.matches;
+  if (match.matches.length !== 1 || !only || !isOneOf(only.proto, PORT_PROTOS) || !match.isProtocol) {
+    return fail(`source ports need tcp, udp or sctp before them, not ${match.name}`);
+  }
+  return ok([{ ...(only as Extract<Match, { proto: PortProto }>), sport }]);
 }
 
 /** The protocol part of a rule. */
@@ -182,17 +239,31 @@ interface MatchPart {
   readonly at: Where;
   /** Whether it ended in a port list, so a stray word after it is likely a missing comma. */
   readonly endsWithList: boolean;
+  /** A protocol, not a service. */
+  readonly isProtocol: boolean;
 }
 
-function parseMatch(r: Reader): Result<MatchPart> {
+function parseMatch(r: Reader, env: RuleEnv): Result<MatchPart> {
   const token = r.peek();
   if (!token || isClause(token)) {
-    return ok({ matches: [{ proto: 'any' }], name: 'any', at: r.here(), endsWithList: false });
+    return ok({ matches: [{ proto: 'any' }], name: 'any', at: r.here(), endsWithList: false, isProtocol: true });
   }
   const proto = PROTOS.get(token.word);
-  if (proto) return parseProtoArgument(proto, r.take()!, r);
+  if (proto) return parseProtoArgument({ proto }, r.take()!, r);
   const service = SERVICES.get(token.word);
   if (service) return parseServiceRest(service, r.take()!, r);
+  const protocols = env.protocols ?? systemProtocols();
+  if (token.word === 'proto') {
+    r.take();
+    const arg = r.take();
+    if (!arg || isClause(arg)) return fail(`expected a protocol name or number after "proto"`, arg?.at ?? r.end);
+    const match = protocolMatch(arg.text, protocols);
+    return match.ok ? parseProtoArgument(match.value, arg, r) : fail(match.error.message, arg.at);
+  }
+  if (protocols.byName.has(token.word)) {
+    const match = protocolMatch(token.text, protocols);
+    return match.ok ? parseProtoArgument(match.value, r.take()!, r) : fail(match.error.message, token.at);
+  }
   // Read as a list, so that `http, https` or `80,443` is reported as the whole it is.
   const entries = readList(r).map((e) => e.text);
   return fail(unknownMatch(entries), token.at);
@@ -204,13 +275,13 @@ function unknownMatch(entries: readonly string[]): string {
   if (entries.every((e) => parseCidr(e).ok)) {
     return `"${text}" ${entries.length > 1 ? 'are addresses' : 'is an address'}: write "from ${text}" or "to ${text}"`;
   }
-  if (looksLikePorts(text)) return `ports need a protocol: write "tcp ${text}" or "udp ${text}"`;
+  if (looksLikePorts(text)) return `ports need a protocol: write "tcp ${text}", "udp ${text}" or "sctp ${text}"`;
   if (words.length > 1 && words.every((w) => SERVICES.has(w) || PROTOS.has(w))) {
     return `one protocol or service per rule: write a rule for each of ${orList(words, 'and')}`;
   }
-  const guesses = closest(lower(text), [...PROTOS.keys(), ...SERVICES.keys(), ...CLAUSES]);
+  const guesses = closest(lower(text), [...PROTOS.keys(), ...SERVICES.keys(), ...CLAUSES, 'proto']);
   if (guesses.length === 0) {
-    return `unknown protocol or service "${text}": expected tcp, udp, icmp, icmpv6, any or a service such as ssh`;
+    return `unknown protocol or service "${text}": expected tcp, udp, sctp, icmp, icmpv6, any, a protocol of /etc/protocols (esp, gre, …), proto NUMBER or a service such as ssh`;
   }
   const kind = guesses.every((g) => SERVICES.has(g))
     ? 'service'
@@ -220,18 +291,21 @@ function unknownMatch(entries: readonly string[]): string {
   return `unknown ${kind} "${text}" (did you mean ${orList(guesses)}?)`;
 }
 
-function parseProtoArgument(proto: Match['proto'], protoToken: Token, r: Reader): Result<MatchPart> {
+function parseProtoArgument(match: Match, protoToken: Token, r: Reader): Result<MatchPart> {
   const part = (matches: readonly Match[], endsWithList = false): MatchPart => ({
     matches,
     name: protoToken.word,
     at: protoToken.at,
     endsWithList,
+    isProtocol: true,
   });
+  const { proto } = match;
   const arg = r.peek();
-  if (!arg || isClause(arg)) return ok(part([{ proto }]));
+  if (!arg || isClause(arg)) return ok(part([match]));
   switch (proto) {
     case 'tcp':
-    case 'udp': {
+    case 'udp':
+    case 'sctp': {
       const ports = parseEach(readList(r), (text) =>
         SERVICES.has(lower(text))
           ? fail(`"${text}" is a service, not a port: write it on its own, without "${protoToken.text}"`)
@@ -246,20 +320,21 @@ function parseProtoArgument(proto: Match['proto'], protoToken: Token, r: Reader)
       return type.ok ? ok(part([{ proto, type: type.value }])) : type;
     }
     case 'any':
-      if (looksLikePorts(arg.text)) return fail(`ports need tcp or udp, not ${protoToken.word}`, arg.at);
+    case 'other':
+      if (looksLikePorts(arg.text)) return fail(`ports need tcp, udp or sctp, not ${protoToken.word}`, arg.at);
       if (icmpType('icmp', arg.text) ?? icmpType('icmpv6', arg.text)) {
         return fail(`ICMP types need icmp or icmpv6, not ${protoToken.word}`, arg.at);
       }
-      // Not an argument of ours: parseAddresses says what is wrong with it.
-      return ok(part([{ proto }]));
+      // Not an argument of ours: parseTail says what is wrong with it.
+      return ok(part([match]));
   }
 }
 
 function parseIcmpArgument(proto: IcmpProto, protoToken: Token, arg: Token): Result<string> {
   const type = icmpType(proto, arg.text);
   if (type !== undefined) return ok(type);
-  if (/^\d+$/.test(arg.text)) return fail(`${ICMP_LABEL[proto]} type ${arg.text} out of range 0-255`, arg.at);
-  if (looksLikePorts(arg.text)) return fail(`ports need tcp or udp, not ${protoToken.word}`, arg.at);
+  if (/^\d+(\/\d+)?$/.test(arg.text)) return fail(`${ICMP_LABEL[proto]} type ${arg.text} out of range 0-255`, arg.at);
+  if (looksLikePorts(arg.text)) return fail(`ports need tcp, udp or sctp, not ${protoToken.word}`, arg.at);
   const other: IcmpProto = proto === 'icmp' ? 'icmpv6' : 'icmp';
   if (icmpType(other, arg.text) !== undefined) {
     const label = ICMP_LABEL[other];
@@ -283,48 +358,172 @@ function parseServiceRest(service: readonly Match[], serviceToken: Token, r: Rea
       arg.at,
     );
   }
-  return ok({ matches: service, name: serviceToken.word, at: serviceToken.at, endsWithList: false });
+  return ok({ matches: service, name: serviceToken.word, at: serviceToken.at, endsWithList: false, isProtocol: false });
 }
 
-interface Addresses {
-  readonly from: readonly Cidr[];
-  readonly to: readonly Cidr[];
+/** One side of a rule: its addresses and sets, or the one it excludes. */
+interface Side {
+  readonly cidrs: readonly Cidr[];
+  readonly sets: readonly AddressSet[];
+  readonly negated: boolean;
+}
+const ANYWHERE: Side = { cidrs: [], sets: [], negated: false };
+
+/** What follows the protocol part. */
+interface Tail {
+  readonly from: Side;
+  readonly to: Side;
   /** The clause read second, where a clash between from and to is reported. */
   readonly secondAt?: Where;
+  readonly sport?: { readonly range: PortRange; readonly at: Where };
+  readonly limit?: Limit;
+  readonly rejectWith?: { readonly answer: RejectAnswer; readonly at: Where };
+  readonly log: boolean;
 }
 
-function parseAddresses(r: Reader, afterList: boolean): Result<Addresses> {
-  const lists: Partial<Record<Clause, readonly Cidr[]>> = {};
-  let secondAt: Where | undefined;
+function parseTail(r: Reader, afterList: boolean, env: RuleEnv): Result<Tail> {
+  const seen = new Set<Clause>();
+  let tail: Tail = { from: ANYWHERE, to: ANYWHERE, log: false };
   for (let token = r.take(); token; token = r.take()) {
     if (!isClause(token)) return fail(unexpected(token, afterList), token.at);
     const clause = token.word as Clause;
-    if (lists[clause]) {
-      return fail(`"${clause}" given twice; put all its addresses in one list: ${clause} a, b`, token.at);
+    if (seen.has(clause)) {
+      return fail(
+        isOneOf(clause, ADDRESS_CLAUSES) ? `"${clause}" given twice; put all its addresses in one list: ${clause} a, b` : `"${clause}" given twice`,
+        token.at,
+      );
     }
-    const first = r.peek();
-    if (!first || isClause(first)) return fail(`expected an address or network after "${token.text}"`, r.here());
-    const cidrs = parseEach(readList(r), parseCidr);
-    if (!cidrs.ok) return cidrs;
-    if (lists.from ?? lists.to) secondAt = token.at;
-    lists[clause] = cidrs.value;
-    afterList = true;
+    seen.add(clause);
+    afterList = false;
+    switch (clause) {
+      case 'from':
+      case 'to': {
+        const side = parseSide(r, token, env);
+        if (!side.ok) return side;
+        const other: AddressClause = clause === 'from' ? 'to' : 'from';
+        tail = { ...tail, [clause]: side.value, ...(seen.has(other) && { secondAt: token.at }) };
+        afterList = true;
+        break;
+      }
+      case 'sport': {
+        const arg = r.peek();
+        if (!arg || isClause(arg)) return fail(`expected a source port or range after "sport"`, r.here());
+        const entries = readList(r);
+        if (entries.length > 1) return fail(`one source port or range per rule (write a rule for each)`, entries[1]!.at);
+        const range = parsePortRange(entries[0]!.text);
+        if (!range.ok) return fail(range.error.message, entries[0]!.at);
+        tail = { ...tail, sport: { range: range.value, at: token.at } };
+        break;
+      }
+      case 'limit': {
+        const limit = parseLimit(r);
+        if (!limit.ok) return limit;
+        tail = { ...tail, limit: limit.value };
+        break;
+      }
+      case 'with': {
+        const answer = expect(r, REJECT_ANSWERS);
+        if (!answer.ok) return answer;
+        tail = { ...tail, rejectWith: { answer: answer.value.word, at: token.at } };
+        break;
+      }
+      case 'log':
+        tail = { ...tail, log: true };
+        break;
+    }
   }
-  return ok({ from: lists.from ?? [], to: lists.to ?? [], secondAt });
+  return ok(tail);
+}
+
+/** Both limits iptables' limit match enforces: at most 10000 a second, a burst of at most 10000. */
+const LIMIT_MAX = 10000;
+const LIMIT_UNITS: ReadonlyMap<string, Limit['per']> = new Map([
+  ['second', 'second'],
+  ['sec', 'second'],
+  ['minute', 'minute'],
+  ['min', 'minute'],
+  ['hour', 'hour'],
+  ['day', 'day'],
+]);
+const DEFAULT_BURST = 5;
+
+/** `limit 50/second [burst 100]`. */
+function parseLimit(r: Reader): Result<Limit> {
+  const usage = 'expected a rate such as 50/second (per second, minute, hour or day) after "limit"';
+  const rate = r.take();
+  if (!rate) return fail(usage, r.end);
+  const m = /^(\d+)\/([a-z]+)$/.exec(rate.word);
+  const per = m && LIMIT_UNITS.get(m[2]!);
+  if (!m || !per) return fail(`${usage}, got "${rate.text}"`, rate.at);
+  const count = Number(m[1]);
+  if (count < 1 || count > LIMIT_MAX) return fail(`rate ${count} out of range 1-${LIMIT_MAX}`, rate.at);
+  if (r.peek()?.word !== 'burst') return ok({ count, per, burst: DEFAULT_BURST });
+  r.take();
+  const burst = r.take();
+  if (!burst || !/^\d+$/.test(burst.text) || Number(burst.text) < 1 || Number(burst.text) > LIMIT_MAX) {
+    return fail(`expected a number of packets 1-${LIMIT_MAX} after "burst"`, burst?.at ?? r.end);
+  }
+  return ok({ count, per, burst: Number(burst.text) });
+}
+
+/**
+ * The addresses after `from` or `to`: networks and `@sets`, or one of them negated (`!10.0.0.0/8`,
+ * `!@internal`). Several negated entries are refused: whether `!a, !b` means "neither" or
+ * "not both" is a guess, and a set says it without doubt.
+ */
+function parseSide(r: Reader, clause: Token, env: RuleEnv): Result<Side> {
+  const first = r.peek();
+  if (!first || isClause(first)) return fail(`expected an address, network or @set after "${clause.text}"`, r.here());
+  // `from ! 10.0.0.0/8`: the `!` apart from its address.
+  const bang = first.text === '!' ? r.take() : undefined;
+  if (bang && (!r.peek() || isClause(r.peek()!))) return fail(`expected an address, network or @set after "!"`, r.here());
+  const entries = readList(r);
+  if (bang) entries[0] = { text: `!${entries[0]!.text}`, at: bang.at };
+  const negated = entries.filter((e) => e.text.startsWith('!'));
+  if (negated.length > 0 && entries.length > 1) {
+    return fail(
+      `"!" excludes one address or set; to exclude several, put them in a set (set_NAME in vif-firewall.conf) and write ${clause.word} !@NAME`,
+      (negated[0] === entries[0] ? entries[1] : negated[0])!.at,
+    );
+  }
+  const cidrs: Cidr[] = [];
+  const sets: AddressSet[] = [];
+  for (const entry of entries) {
+    const text = entry.text.replace(/^!/, '');
+    if (text.startsWith('@')) {
+      const set = setNamed(text.slice(1), env);
+      if (!set.ok) return fail(set.error.message, entry.at);
+      sets.push(set.value);
+      continue;
+    }
+    const cidr = parseCidr(text);
+    if (!cidr.ok) return fail(cidr.error.message, entry.at);
+    cidrs.push(cidr.value);
+  }
+  return ok({ cidrs, sets, negated: negated.length > 0 });
+}
+
+function setNamed(name: string, env: RuleEnv): Result<AddressSet> {
+  const known = env.sets ?? new Map<string, { readonly members: readonly Cidr[] }>();
+  const set = known.get(name);
+  if (set) return ok({ name, members: set.members });
+  if (name === '') return fail('expected a set name after "@"');
+  const where = 'sets are defined in vif-firewall.conf as set_NAME = [ "192.0.2.0/24", … ]';
+  return fail(`unknown set "@${name}" (${where})${didYouMean(name, known.keys())}`);
 }
 
 function unexpected(token: Token, afterList: boolean): string {
   const guesses = closest(token.word, CLAUSES);
   if (guesses.length > 0) return `unknown word "${token.text}" (did you mean ${orList(guesses)}?)`;
   const hint = afterList ? ' (list entries are separated by commas)' : '';
-  return `unexpected "${token.text}": expected from, to or the end of the rule${hint}`;
+  return `unexpected "${token.text}": expected ${CLAUSES.join(', ')} or the end of the rule${hint}`;
 }
 
 /**
  * Fail closed on rules that can never match: the compiler would silently drop them from
  * every table, and the admin would believe something is allowed or blocked that is not.
  */
-function checkFamilies(match: MatchPart, addresses: Addresses): Result<void> {
+function checkFamilies(match: MatchPart, addresses: Tail): Result<void> {
   const from = familiesOf(addresses.from);
   const to = familiesOf(addresses.to);
   const addressed = from.filter((f) => to.includes(f));
@@ -348,9 +547,13 @@ function checkFamilies(match: MatchPart, addresses: Addresses): Result<void> {
   return ok(undefined);
 }
 
-/** An empty list means any address, of either family. */
-function familiesOf(cidrs: readonly Cidr[]): readonly Family[] {
-  return cidrs.length === 0 ? FAMILIES : FAMILIES.filter((f) => cidrs.some((c) => c.family === f));
+/**
+ * An empty list means any address, of either family. A set is in both families (an empty half
+ * matches nothing until members come), and so is a negation (not 10.0.0.0/8 is every IPv6 address).
+ */
+function familiesOf(side: Side): readonly Family[] {
+  if (side.cidrs.length === 0 || side.sets.length > 0 || side.negated) return FAMILIES;
+  return FAMILIES.filter((f) => side.cidrs.some((c) => c.family === f));
 }
 
 interface Entry {

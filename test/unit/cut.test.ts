@@ -21,7 +21,7 @@ describe('parseConntrackList', () => {
   it('reads the original tuple of each entry', () => {
     const flows = parseConntrackList(V4, 4);
     expect(flows).toHaveLength(5);
-    expect(flows[0]).toEqual({ family: 4, proto: 'tcp', src: '192.0.2.1', dst: '192.0.2.10', sport: 40312, dport: 22, icmpType: undefined });
+    expect(flows[0]).toEqual({ family: 4, proto: 'tcp', protocol: 6, src: '192.0.2.1', dst: '192.0.2.10', sport: 40312, dport: 22, icmpType: undefined, icmpCode: undefined });
     expect(flows[3]).toMatchObject({ proto: 'icmp', icmpType: 8, sport: undefined });
   });
 });

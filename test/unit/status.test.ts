@@ -65,7 +65,7 @@ function bridgeListing(installed: { dev: string; checks: number }[]): string {
 
 async function world(edit: { george?: string[]; kernel?: (s: Record<4 | 6, string>) => void; sysctl6?: string } = {}): Promise<Observed> {
   const records = [record(2, 'george', GEORGE), record(3, 'mildred', MILDRED)];
-  const installed: Installed[] = await Promise.all(records.map(installedOf));
+  const installed: Installed[] = await Promise.all(records.map((r) => installedOf(r)));
   const options = { acceptAllowed: true };
   const model = (f: 4 | 6) => expectedTable(records.map((r, i) => ({ path: recordedPath(r), bodies: installed[i]!.firewall.chains[f] })), f, options);
   // Deterministic counters: the policy drops of george's in chain count 7 per family, every other rule i+1.
