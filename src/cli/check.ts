@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { HookError, formatWhere, unwrap } from '../errors.js';
 import { analyseRuleSet } from '../lint/analyse.js';
-import { parseRuleSet } from '../rules/parse.js';
-import { getStringList } from '../xlconfig/access.js';
+import { keyRuleSet } from '../read/domainConfig.js';
+import { readSettings, type Settings } from '../read/settings.js';
+import { fileSources, renderDiagnostics } from '../report/diagnostic.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
 import { type Command, EXIT, UsageError, describeError } from './command.js';
 
@@ -20,9 +21,10 @@ exit: 0 no errors (warnings allowed), 1 errors found, 2 bad usage`,
   async run(args) {
     const files = args._.map(String);
     if (files.length === 0) throw new UsageError('name at least one config file');
+    const settings = await readSettings(process.env);
     let errors = 0;
     for (const file of files) {
-      const problems = await checkFile(file);
+      const problems = await checkFile(file, settings);
       for (const p of problems) process.stdout.write(`${p.text}\n`);
       errors += problems.filter((p) => p.error).length;
       if (problems.length === 0) process.stdout.write(`${file}: ok\n`);
@@ -36,24 +38,31 @@ interface Problem {
   readonly text: string;
 }
 
-async function checkFile(file: string): Promise<Problem[]> {
+async function checkFile(file: string, settings: Settings): Promise<Problem[]> {
+  const sources = fileSources();
+  const error = (e: unknown): Problem => ({
+    error: true,
+    text: e instanceof HookError ? renderDiagnostics(e, sources).join('\n') : describeError(e),
+  });
   try {
-    const cfg = unwrap(parseXlConfig(await readFile(file, 'utf8').catch((e: Error) => {
+    const text = await readFile(file, 'utf8').catch((e: Error) => {
       throw new HookError(`cannot read ${file}: ${e.message}`);
-    }), file));
+    });
+    const cfg = unwrap(parseXlConfig(text, file));
     const keys = [...cfg.settings.keys()].filter((k) => k === 'firewall' || /^firewall_vif\d+$/.test(k));
     const problems: Problem[] = [];
     for (const key of keys) {
       try {
-        const ruleSet = unwrap(parseRuleSet(unwrap(getStringList(cfg, key)) ?? []));
+        const ruleSet = keyRuleSet(cfg, key, settings);
         for (const f of analyseRuleSet(ruleSet)) problems.push({ error: false, text: `${formatWhere(f.at)}: warning: ${f.message}` });
       } catch (e) {
-        problems.push({ error: true, text: describeError(e) });
+        problems.push(error(e));
       }
     }
     if (keys.length === 0) problems.push({ error: false, text: `${file}: warning: no firewall key: the default policies apply (inbound dropped)` });
-    return problems;
+    // The host's defaults are in every key's rule set: say what is wrong with them once.
+    return problems.filter((p, i) => problems.findIndex((q) => q.text === p.text) === i);
   } catch (e) {
-    return [{ error: true, text: describeError(e) }];
+    return [error(e)];
   }
 }

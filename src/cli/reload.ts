@@ -61,7 +61,7 @@ exit: 0 reloaded, 1 failed (nothing changed when a config has an error)`,
 
 async function plan(record: VifRecord, settings: Settings) {
   const configFile = existsSync(record.configFile) ? record.configFile : await locateDomainConfig(record.domain, settings.configDirs);
-  const guest = await readGuestRules(configFile, record.devid);
+  const guest = await readGuestRules(configFile, record.devid, settings);
   const guestNets: Cidr[] = record.ip.flatMap((a) => {
     const c = parseCidr(a);
     return c.ok ? [c.value] : [];

@@ -12,6 +12,7 @@ import { parseIfName } from '../ifname.js';
 import { locateDomainConfig, readGuestRules } from '../read/domainConfig.js';
 import { readSettings } from '../read/settings.js';
 import { describeRuleSet } from '../report/describe.js';
+import { originData } from '../report/origin.js';
 import { type Command, EXIT, UsageError } from './command.js';
 
 const EMPTY = parseInstalled('');
@@ -45,7 +46,7 @@ exit: 0 shown, 1 the config cannot be found or has an error (file:line:col: mess
     if (!Number.isInteger(devid) || devid < 0) throw new UsageError(`--vif takes a vif index (0, 1, …), not "${args.vif}"`);
     const settings = await readSettings(process.env);
     const file = existsSync(target) || target.includes('/') ? resolve(target) : await locateDomainConfig(target, settings.configDirs);
-    const guest = await readGuestRules(file, devid);
+    const guest = await readGuestRules(file, devid, settings);
     const dev = unwrap(parseIfName(args.dev ?? guest.vifname ?? `vifD.${devid}`));
     const domain = guest.domain ?? target;
     const bodies = compileFirewall(guest.ruleSet, { dev, domain });
@@ -67,7 +68,7 @@ exit: 0 shown, 1 the config cannot be found or has an error (file:line:col: mess
     ];
     const basis = kernel ? 'the tables as the kernel holds them now' : 'empty tables (run as root to compare with the kernel)';
     if (args.json) {
-      const rules = guest.ruleSet.rules.map((r) => ({ line: r.at.line, col: r.at.col, text: r.text, action: r.action, direction: r.direction, matches: r.matches, from: r.from, to: r.to }));
+      const rules = guest.ruleSet.rules.map((r) => ({ line: r.at.line, col: r.at.col, origin: originData(r), text: r.text, action: r.action, direction: r.direction, matches: r.matches, from: r.from, to: r.to }));
       const data = { file, key: guest.key ?? null, domain, device: dev, devid, antispoof: level, warnings, rules, policy: guest.ruleSet.policy, log: guest.ruleSet.log, basis, restore };
       process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
       return EXIT.ok;

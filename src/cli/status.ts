@@ -9,7 +9,7 @@ import { describeError } from './command.js';
 import { unwrap } from '../errors.js';
 import { parseIfName } from '../ifname.js';
 import { readGuestRules } from '../read/domainConfig.js';
-import { readSettings } from '../read/settings.js';
+import { readSettings, type Settings } from '../read/settings.js';
 import type { Family } from '../rules/model.js';
 import { type Command, EXIT } from './command.js';
 
@@ -38,19 +38,19 @@ export async function collectStatus(): Promise<VifStatus[]> {
       const record = records.find((r) => r.dev === dev);
       const chainsOf = (f: Family): Chains => ({ in: rules[f].get(`vif-fw-in-${dev}`) ?? [], out: rules[f].get(`vif-fw-out-${dev}`) ?? [] });
       const chains = { ipv4: chainsOf(4), ipv6: chainsOf(6) };
-      const [state, detail] = await judge(dev, record, installedDevs.has(dev), chains);
+      const [state, detail] = await judge(dev, record, installedDevs.has(dev), chains, settings);
       return { dev, record, state, detail, chains };
     }),
   );
 }
 
-async function judge(dev: string, record: VifRecord | undefined, installed: boolean, chains: VifStatus['chains']): Promise<[VifStatus['state'], string]> {
+async function judge(dev: string, record: VifRecord | undefined, installed: boolean, chains: VifStatus['chains'], settings: Settings): Promise<[VifStatus['state'], string]> {
   if (!linkExists(dev)) return ['orphan', `device ${dev} does not exist: vif-firewall sweep removes its ${installed ? 'chains' : 'record'}`];
   if (!record) return ['unrecorded', 'chains of a device online did not record: replay online for it, or sweep once it is gone'];
   if (!installed) return ['drift', `recorded but no chains installed: vif-firewall reload ${record.vif}`];
   if (!existsSync(record.configFile)) return ['config-error', `${record.configFile} is gone`];
   try {
-    const guest = await readGuestRules(record.configFile, record.devid);
+    const guest = await readGuestRules(record.configFile, record.devid, settings);
     const wanted = compileFirewall(guest.ruleSet, { dev: unwrap(parseIfName(dev)), domain: record.domain });
     const same = ([4, 6] as const).every((f) =>
       (['in', 'out'] as const).every((d) => sameSpecs(wanted[f][d], chains[`ipv${f}`][d])),

@@ -76,7 +76,7 @@ async function planOnline(ctx: CallContext): Promise<OnlinePlan> {
   const bridge = resolveBridge(backend.get('bridge'));
   const mtu = positiveInt(backend.get('mtu')) ?? bridgeMtu(bridge);
   const configFile = await locateDomainConfig(domain, settings.configDirs, ctx.parentPid);
-  const guest = await readGuestRules(configFile, inv.devid);
+  const guest = await readGuestRules(configFile, inv.devid, settings);
   ctx.warnings.push(...guest.warnings);
   const antispoof = antispoofSpec(guest.antispoof ?? settings.antispoof, backend.get('mac'), backend.get('ip'), `xenstore ${inv.xenbusPath}`);
   const warning = antispoofWarning(antispoof, dev);

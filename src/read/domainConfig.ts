@@ -2,8 +2,10 @@ import { existsSync } from 'node:fs';
 import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HookError, unwrap } from '../errors.js';
-import { parseRuleSet } from '../rules/parse.js';
-import { DEFAULT_POLICY, type AntispoofLevel, type RuleSet } from '../rules/model.js';
+import { parseGuestRuleSet } from '../rules/groups.js';
+import type { AntispoofLevel, RuleSet } from '../rules/model.js';
+import { DEFAULT_SETTINGS, DEFAULT_SETTINGS_FILE, type Settings } from './settings.js';
+import type { XlConfig } from '../xlconfig/model.js';
 import { antispoofLevelOf } from './antispoof.js';
 import { getString, getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
@@ -49,29 +51,28 @@ export interface GuestRules {
 }
 
 /** The rules for one device: `firewall_vifN` replaces `firewall` for devid N. */
-export async function readGuestRules(file: string, devid: number): Promise<GuestRules> {
+export async function readGuestRules(file: string, devid: number, settings: Settings): Promise<GuestRules> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
     throw new HookError(`cannot read domain config ${file}: ${(e as Error).message}`);
   }
-  return guestRulesOf(text, file, devid);
+  return guestRulesOf(text, file, devid, settings);
 }
 
-export function guestRulesOf(text: string, file: string, devid: number): GuestRules {
+/** settings gives the groups a rule may use and the host's defaults, which go first unless the guest opts out. */
+export function guestRulesOf(text: string, file: string, devid: number, settings: Settings = DEFAULT_SETTINGS): GuestRules {
   const cfg = unwrap(parseXlConfig(text, file));
   const domain = unwrap(getString(cfg, 'name'))?.value;
   const spec = vifSpecOf(unwrap(getStringList(cfg, 'vif'))?.[devid]?.value ?? '');
   const [vifname, mac, ip] = [spec.get('vifname'), spec.get('mac'), spec.get('ip')];
   const antispoof = antispoofLevelOf(cfg, 'firewall_antispoof');
-  for (const key of [`firewall_vif${devid}`, 'firewall']) {
-    const lines = unwrap(getStringList(cfg, key));
-    if (lines) return { ruleSet: unwrap(parseRuleSet(lines)), domain, vifname, mac, ip, antispoof, key, warnings: [] };
-  }
+  const key = [`firewall_vif${devid}`, 'firewall'].find((k) => cfg.settings.has(k));
+  if (key) return { ruleSet: keyRuleSet(cfg, key, settings), domain, vifname, mac, ip, antispoof, key, warnings: [] };
   return {
     antispoof,
-    ruleSet: { rules: [], policy: DEFAULT_POLICY, log: { in: false, out: false } },
+    ruleSet: keyRuleSet(cfg, undefined, settings),
     domain,
     vifname,
     mac,
@@ -79,6 +80,20 @@ export function guestRulesOf(text: string, file: string, devid: number): GuestRu
     key: undefined,
     warnings: [`${file} has no firewall key: default policies apply (inbound dropped, outbound accepted)`],
   };
+}
+
+/** The rule set of one firewall key of the config (none: the host's defaults alone), as online reads it. */
+export function keyRuleSet(cfg: XlConfig, key: string | undefined, settings: Settings): RuleSet {
+  const own = key === undefined ? [] : (unwrap(getStringList(cfg, key)) ?? []);
+  return unwrap(parseGuestRuleSet(own, settings.shared, defaultsWanted(cfg), settings.file ?? DEFAULT_SETTINGS_FILE));
+}
+
+/** A guest's `firewall_default = "off"` keeps the host's defaults out of its rule set. */
+function defaultsWanted(cfg: XlConfig): boolean {
+  const v = unwrap(getString(cfg, 'firewall_default'));
+  if (!v || v.value === 'on') return true;
+  if (v.value === 'off') return false;
+  throw new HookError(`firewall_default in a guest's config takes "off" (or "on"), not "${v.value}": the defaults themselves are set in the hook's settings`, v.at);
 }
 
 /** A vif spec of xl-network-configuration(5): `key=value` pairs separated by commas. */

@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { HookError, unwrap } from '../errors.js';
 import { getNumber, getString, getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
+import type { XlConfig } from '../xlconfig/model.js';
+import type { RuleGroup, SharedRules } from '../rules/groups.js';
 import type { AntispoofLevel } from '../rules/model.js';
 import { antispoofLevelOf } from './antispoof.js';
 
@@ -20,6 +22,8 @@ export interface Settings {
   readonly antispoof: AntispoofLevel;
   /** The file these came from, when there was one. */
   readonly file: string | undefined;
+  /** group_NAME lists and firewall_default. */
+  readonly shared: SharedRules;
 }
 
 export const DEFAULT_SETTINGS_FILE = '/etc/xen/vif-firewall.conf';
@@ -34,9 +38,11 @@ export const DEFAULT_SETTINGS: Settings = {
   syslog: true,
   antispoof: 'full',
   file: undefined,
+  shared: { groups: new Map(), defaults: [] },
 };
 
-const KNOWN_KEYS = ['config_dirs', 'log_file', 'state_dir', 'accept_allowed', 'lock_timeout', 'syslog', 'antispoof'];
+const KNOWN_KEYS = ['config_dirs', 'log_file', 'state_dir', 'accept_allowed', 'lock_timeout', 'syslog', 'antispoof', 'firewall_default', 'group_NAME'];
+const GROUP_KEY = /^group_([._0-9a-z]+)$/;
 
 /** VIF_FIREWALL_CONF names another file; a file named that way must exist, the default one may not. */
 export async function readSettings(env: NodeJS.ProcessEnv): Promise<Settings> {
@@ -54,7 +60,7 @@ export async function readSettings(env: NodeJS.ProcessEnv): Promise<Settings> {
 export function parseSettings(text: string, file: string): Settings {
   const cfg = unwrap(parseXlConfig(text, file));
   for (const [key, s] of cfg.settings)
-    if (!KNOWN_KEYS.includes(key))
+    if (!KNOWN_KEYS.includes(key) && !GROUP_KEY.test(key))
       throw new HookError(`unknown setting "${key}" (known: ${KNOWN_KEYS.join(', ')})`, s.at);
   const flag = (key: string, dflt: boolean): boolean => {
     const n = unwrap(getNumber(cfg, key));
@@ -75,5 +81,16 @@ export function parseSettings(text: string, file: string): Settings {
     syslog: flag('syslog', DEFAULT_SETTINGS.syslog),
     antispoof: antispoofLevelOf(cfg, 'antispoof') ?? DEFAULT_SETTINGS.antispoof,
     file,
+    shared: sharedRulesOf(cfg),
   };
+}
+
+/** The groups and defaults as lines; their rules are parsed where a guest uses them, with the guest's. */
+function sharedRulesOf(cfg: XlConfig): SharedRules {
+  const groups = new Map<string, RuleGroup>();
+  for (const [key, s] of cfg.settings) {
+    const name = GROUP_KEY.exec(key)?.[1];
+    if (name) groups.set(name, { name, at: s.at, lines: unwrap(getStringList(cfg, key)) ?? [] });
+  }
+  return { groups, defaults: unwrap(getStringList(cfg, 'firewall_default')) ?? [] };
 }
