@@ -1,4 +1,5 @@
 import type { IfName } from '../ifname.js';
+import { BUILT_IN } from '../rules/builtin.js';
 import { icmpCode } from '../rules/icmp.js';
 import type { Cidr, Direction, Family, Match, PolicyAction, PortRange, Rule, RuleSet } from '../rules/model.js';
 
@@ -48,22 +49,11 @@ function stateRules(): string[] {
   return ['-m conntrack --ctstate INVALID -j DROP', '-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN'];
 }
 
-/**
- * Traffic without which a guest's network does not work at all, let through whatever the
- * policy: IPv6 neighbour discovery and router solicitation/advertisement (unlike ARP it
- * runs over IP, so ip6tables sees it), and the DHCP replies/requests of the guest as a client.
- */
+/** The traffic let through whatever the rules and the policy (rules/builtin.ts). */
 function infrastructureRules(family: Family, direction: Direction): string[] {
-  if (family === 4) {
-    return direction === 'in'
-      ? ['-p udp -m udp --sport 67 --dport 68 -j RETURN']
-      : ['-p udp -m udp --sport 68 --dport 67 -j RETURN'];
-  }
-  const icmp6 = (type: string) => `-p ipv6-icmp -m icmp6 --icmpv6-type ${icmpCode('icmpv6', type)} -j RETURN`;
-  const nd = [icmp6('neighbour-solicitation'), icmp6('neighbour-advertisement')];
-  return direction === 'in'
-    ? [...nd, icmp6('router-advertisement'), '-p udp -m udp --sport 547 --dport 546 -j RETURN']
-    : [...nd, icmp6('router-solicitation'), '-p udp -m udp --sport 546 --dport 547 -j RETURN'];
+  return BUILT_IN.filter((b) => b.family === family && b.direction === direction).flatMap((b) =>
+    matchSpecs(b.match, family).map((spec) => `${spec} -j RETURN`),
+  );
 }
 
 function compileRule(rule: Rule, family: Family): string[] {

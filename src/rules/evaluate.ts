@@ -18,9 +18,12 @@ export interface Flow {
   readonly direction: Direction;
   readonly family: Family;
   readonly proto: 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'other';
-  /** An address of `family`, in any of its text forms (conntrack prints 192.0.2.1, 2001:db8::1). */
-  readonly source: string;
-  readonly destination: string;
+  /**
+   * An address of `family`, in any of its text forms (conntrack prints 192.0.2.1, 2001:db8::1);
+   * when unknown, only rules taking every address of the family on that side take the flow.
+   */
+  readonly source?: string;
+  readonly destination?: string;
   /** tcp/udp; when unknown, only rules without ports take the flow. */
   readonly dport?: number;
   /** tcp/udp; when unknown, only rules without a source port take the flow. */
@@ -40,6 +43,17 @@ const POLICY_DECISION: Record<PolicyAction, Action> = { accept: 'allow', drop: '
  * misread flow would end or keep a connection for no reason.
  */
 export function decide(ruleSet: RuleSet, flow: Flow): Action {
+  return decision(ruleSet, flow).action;
+}
+
+/** What decides a flow: the first rule of its direction that takes it, or (no rule) the policy. */
+export interface Decision {
+  readonly action: Action;
+  readonly rule?: Rule;
+}
+
+/** decide, saying which rule decided. */
+export function decision(ruleSet: RuleSet, flow: Flow): Decision {
   const source = flowAddress(flow.source, flow.family);
   const destination = flowAddress(flow.destination, flow.family);
   const takes = (rule: Rule) =>
@@ -47,20 +61,23 @@ export function decide(ruleSet: RuleSet, flow: Flow): Action {
     rule.matches.some((m) => matchTakes(m, flow)) &&
     listHolds(rule.from, flow.family, source) &&
     listHolds(rule.to, flow.family, destination);
-  return ruleSet.rules.find(takes)?.action ?? POLICY_DECISION[ruleSet.policy[flow.direction]];
+  const rule = ruleSet.rules.find(takes);
+  return rule ? { action: rule.action, rule } : { action: POLICY_DECISION[ruleSet.policy[flow.direction]] };
 }
 
-function flowAddress(text: string, family: Family): bigint {
+function flowAddress(text: string | undefined, family: Family): bigint | undefined {
+  if (text === undefined) return undefined;
   const value = addressValue(text, family);
   if (value === undefined) throw new HookError(`"${text}" is not an IPv${family} address`);
   return value;
 }
 
-function listHolds(list: readonly Cidr[], family: Family, address: bigint): boolean {
-  return addressesIn(list, family).some((c) => cidrHolds(c, family, address));
+function listHolds(list: readonly Cidr[], family: Family, address: bigint | undefined): boolean {
+  return addressesIn(list, family).some((c) => (address === undefined ? c.prefix === 0 : cidrHolds(c, family, address)));
 }
 
-function matchTakes(match: Match, flow: Flow): boolean {
+/** Whether a protocol match takes the flow (family, protocol, ports, ICMP type); addresses aside. */
+export function matchTakes(match: Match, flow: Flow): boolean {
   if (!matchFamilies(match).includes(flow.family)) return false;
   switch (match.proto) {
     case 'any':
