@@ -50,13 +50,28 @@ export function ruleLines(rnd: () => number, n: number): string[] {
 /** Parsed as a guest's whole rule set. */
 export const ruleSetOf = (lines: readonly string[]) => unwrap(parseRuleSet(lines.map((value, i) => ({ value, at: { file: 'gen.cfg', line: i + 1, col: 1 } }))));
 
-/** A new packet between the guest (guestAddress) and one of ADDRESSES. */
-export function packet(rnd: () => number, guestAddress: Record<Family, string>): Packet {
+/** What packet() may draw besides family, direction and protocol. */
+export interface PacketPool {
+  readonly remotes: Record<Family, readonly string[]>;
+  readonly ports: readonly number[];
+  /** undefined: the packet's source port is left unknown (a real client picks its own). */
+  readonly sports?: readonly number[];
+  readonly icmpTypes: Record<Family, readonly number[]>;
+}
+
+/** Every kind of packet the generated rules tell apart. */
+export const ANY_PACKET: PacketPool = { remotes: ADDRESSES, ports: PORTS, sports: [40000, 53, 2000], icmpTypes: { 4: [8, 0, 13], 6: [128, 129, 135] } };
+
+/** A new packet between the guest (guestAddress) and a remote of the pool. */
+export function packet(rnd: () => number, guestAddress: Record<Family, string>, pool: PacketPool = ANY_PACKET): Packet {
   const family = pick(rnd, [4, 6] as const);
   const direction = pick(rnd, ['in', 'out'] as const);
   const proto = pick(rnd, ['tcp', 'tcp', 'udp', 'udp', family === 4 ? 'icmp' : 'icmpv6'] as const);
-  const remote = pick(rnd, ADDRESSES[family]);
+  const remote = pick(rnd, pool.remotes[family]);
   const [source, destination] = direction === 'in' ? [remote, guestAddress[family]] : [guestAddress[family], remote];
-  const ports = proto === 'icmp' || proto === 'icmpv6' ? { icmpType: pick(rnd, family === 4 ? [8, 0, 13] : [128, 129, 135]) } : { dport: pick(rnd, PORTS), sport: pick(rnd, [40000, 53, 2000]) };
+  const ports =
+    proto === 'icmp' || proto === 'icmpv6'
+      ? { icmpType: pick(rnd, pool.icmpTypes[family]) }
+      : { dport: pick(rnd, pool.ports), ...(pool.sports ? { sport: pick(rnd, pool.sports) } : {}) };
   return { family, direction, proto, source, destination, ...ports };
 }
