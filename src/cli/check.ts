@@ -12,8 +12,10 @@ export const checkCommand: Command = {
   summary: 'check <file>...: lint domain configs (errors, shadowed and duplicate rules, wrong families)',
   help: `usage: vif-firewall check <file>...
 
-Parses each domain config as online would (the firewall key and every firewall_vifN),
-printing errors as file:line:col: message, and warns about rules that can never match
+Parses each domain config as online would (the firewall key and every firewall_vifN, after
+the host's firewall_default, with the groups of the settings file). Prints every error as
+file:line:col: error: message, with the line and a caret under the column, and warns about
+rules that can never match
 (shadowed by an earlier rule), duplicate rules, and addresses of the wrong family for a
 rule's protocol. Needs no root and changes nothing.
 
@@ -51,7 +53,8 @@ async function checkFile(file: string, settings: Settings): Promise<Problem[]> {
     const cfg = unwrap(parseXlConfig(text, file));
     const keys = [...cfg.settings.keys()].filter((k) => k === 'firewall' || /^firewall_vif\d+$/.test(k));
     const problems: Problem[] = [];
-    for (const key of keys) {
+    // Without a firewall key the host's defaults still apply, and are checked with the guest's opt-out.
+    for (const key of keys.length > 0 ? keys : [undefined]) {
       try {
         const ruleSet = keyRuleSet(cfg, key, settings);
         for (const f of analyseRuleSet(ruleSet)) problems.push({ error: false, text: `${formatWhere(f.at)}: warning: ${f.message}` });

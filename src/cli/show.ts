@@ -74,7 +74,7 @@ exit: 0 shown, 1 the config cannot be found or has an error (file:line:col: mess
       return EXIT.ok;
     }
     const out = [
-      `${file}: ${guest.key ? `${guest.key}, ${guest.ruleSet.rules.length} rules` : 'no firewall key: default policies'} for vif ${devid} (device ${dev})`,
+      `${file}: ${guest.key ? `${guest.key}, ${guest.ruleSet.rules.length} rules` : `no firewall key: ${guest.ruleSet.rules.length} host default rules, default policies`} for vif ${devid} (device ${dev})`,
       ...warnings.map((w) => `warning: ${w}`),
       '',
       ...describeRuleSet(guest.ruleSet).map((l) => `  ${l}`),

@@ -70,15 +70,17 @@ export function guestRulesOf(text: string, file: string, devid: number, settings
   const antispoof = antispoofLevelOf(cfg, 'firewall_antispoof');
   const key = [`firewall_vif${devid}`, 'firewall'].find((k) => cfg.settings.has(k));
   if (key) return { ruleSet: keyRuleSet(cfg, key, settings), domain, vifname, mac, ip, antispoof, key, warnings: [] };
+  const ruleSet = keyRuleSet(cfg, undefined, settings);
+  const defaults = ruleSet.rules.length > 0 ? "the host's firewall_default rules, then " : '';
   return {
     antispoof,
-    ruleSet: keyRuleSet(cfg, undefined, settings),
+    ruleSet,
     domain,
     vifname,
     mac,
     ip,
     key: undefined,
-    warnings: [`${file} has no firewall key: default policies apply (inbound dropped, outbound accepted)`],
+    warnings: [`${file} has no firewall key: ${defaults}the default policies apply (inbound dropped, outbound accepted)`],
   };
 }
 
