@@ -1,7 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import type { Packet } from '../../src/compile/verdict.js';
-import { createHookWorld, net } from '../support/hook.js';
-import { destroyAllDom0s, listenTcp, listenUdp, pings, requireRoot, tcpConnects, udpReaches, type Peer } from '../support/netns.js';
+import { HOOK, createHookWorld, net } from '../support/hook.js';
+import { destroyAllDom0s, isRoot, listenTcp, listenUdp, pings, requireRoot, tcpConnects, udpReaches, type Peer } from '../support/netns.js';
 import { packet, random, ruleLines } from '../support/generate.js';
 
 /**
@@ -45,7 +48,9 @@ describe.skipIf(!requireRoot('simulate end-to-end tests'))('vif-firewall simulat
       w.writeConfig('george', `name = "george"\nfirewall = [\n${lines.map((l) => `  "${l}",`).join('\n')}\n]\n`);
       const up = set === 0 ? await w.online(vif) : await w.run(['reload', 'george']);
       expect(up.exitCode, up.stderr).toBe(0);
+      const tables = await w.tables();
       const said = await Promise.all(packets.map(simulated));
+      expect(await w.tables()).toBe(tables); // simulate changes nothing
       for (const [n, p] of packets.entries()) {
         const passed = await sent(p);
         expect({ passed, said: said[n]!.text }, JSON.stringify({ rules: lines, packet: p })).toEqual({ passed: said[n]!.verdict === 'allow', said: said[n]!.text });
@@ -75,4 +80,21 @@ describe.skipIf(!requireRoot('simulate end-to-end tests'))('vif-firewall simulat
       return pings(from, to);
     }
   }, 240_000);
+});
+
+describe('vif-firewall simulate without root', () => {
+  it('runs as nobody on a config it can read, and says the verdict with its origin', async () => {
+    const dir = mkdtempSync('/tmp/vfwt-simulate-');
+    chmodSync(dir, 0o755);
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const settings = join(dir, 'vif-firewall.conf');
+    writeFileSync(settings, 'group_web = [ "allow in tcp 80", "allow in tcp 443" ]\n', { mode: 0o644 });
+    const file = join(dir, 'web.cfg');
+    writeFileSync(file, 'name = "web"\nfirewall = [\n  "use web",\n]\n', { mode: 0o644 });
+    const asNobody = isRoot ? ['runuser', '-u', 'nobody', '--', HOOK] : [HOOK];
+    const r = await execa(asNobody[0]!, [...asNobody.slice(1), 'simulate', file, 'in', 'tcp', '443', 'from', '192.0.2.1'], { reject: false, env: { VIF_FIREWALL_CONF: settings } });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe(`${file}: vif 0 (firewall), in tcp 443 from 192.0.2.1:\n  IPv4: allow by web.cfg:3 via group web (vif-firewall.conf:1): "allow in tcp 443"`);
+  });
 });
