@@ -53,7 +53,10 @@ export function unsanitise(text: string): string {
   });
 }
 
-/** Writes all pairs in one xenstore-write call. */
+/**
+ * Writes all pairs in one xenstore-write call. xenstore-write decodes escapes in a value
+ * (\n, \x00 …), so a backslash is doubled: what is stored is exactly the value given.
+ */
 export async function writeKeys(pairs: readonly (readonly [string, string])[]): Promise<void> {
-  await run('xenstore-write', pairs.flat(), { changes: true });
+  await run('xenstore-write', pairs.flatMap(([key, value]) => [key, value.replace(/\\/g, '\\\\')]), { changes: true });
 }

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { basename } from 'node:path';
 import { HookError } from '../errors.js';
 import type { IfName } from '../ifname.js';
 import { run, tryRun } from './exec.js';
@@ -18,14 +19,27 @@ export function resolveBridge(named: string | undefined): IfName {
   if (named) {
     const oldStyle = /^xenbr(\d+)$/.exec(named);
     const bridge = !linkExists(named) && oldStyle && existsSync(sysNet(`eth${oldStyle[1]}`, 'bridge')) ? `eth${oldStyle[1]}` : named;
-    if (!existsSync(sysNet(bridge, 'bridge'))) throw new HookError(`Could not find bridge device ${bridge}`);
+    if (!isBridge(bridge)) throw new HookError(`Could not find bridge device ${bridge}`);
     return bridge as IfName;
   }
   const first = readdirSync('/sys/class/net')
     .sort()
-    .find((d) => existsSync(sysNet(d, 'bridge')));
+    .find((d) => isBridge(d));
   if (!first) throw new HookError('Could not find bridge, and none was specified (set bridge= in the vif spec)');
   return first as IfName;
+}
+
+export function isBridge(dev: string): boolean {
+  return existsSync(sysNet(dev, 'bridge'));
+}
+
+/** The bridge (or other master) dev is enslaved to, if any. */
+export function masterOf(dev: string): string | undefined {
+  try {
+    return basename(readlinkSync(sysNet(dev, 'master')));
+  } catch {
+    return undefined;
+  }
 }
 
 export function bridgeMtu(bridge: IfName): number | undefined {

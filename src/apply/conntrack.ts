@@ -1,32 +1,86 @@
+import { parseCidr } from '../rules/address.js';
 import type { Family } from '../rules/model.js';
-import { tryRun } from './exec.js';
+import { effects } from './effects.js';
+import { oneLine, tryRun, type Ran } from './exec.js';
+
+/**
+ * How many passes of delete-then-list a cleanup makes. `conntrack -D` lists the entries it
+ * matches and deletes them one by one; when one expires in between (TIME_WAIT ones do so all
+ * the time) it stops at that entry with "such conntrack doesn't exist", leaving the rest. So a
+ * pass deletes, a fresh listing says what is left, and the next pass takes that.
+ */
+const ROUNDS = 5;
 
 /**
  * Connection tracking outlives rules: a flow the old guest had stays ESTABLISHED and
- * would reach the next guest given the same address. Deletes the entries of each
- * address (a network entry is skipped: conntrack -D takes addresses). Returns problems
- * for the log; never fails offline.
+ * would reach the next guest given the same address. Deletes every entry with one of the
+ * addresses in its tuples: as sender, as receiver, and as the reply's sender (a DNAT port
+ * forward to the guest), until a listing finds none. A network entry is skipped: conntrack
+ * takes addresses. Returns problems for the log; never fails offline.
  */
 export async function forgetConnections(addresses: readonly string[]): Promise<string[]> {
-  const problems: string[] = [];
-  const hosts = addresses.filter((a) => !a.includes('/') || /\/(32|128)$/.test(a)).map((a) => a.replace(/\/\d+$/, ''));
-  const calls = hosts.flatMap((host) => {
-    const family = host.includes(':') ? ['-f', 'ipv6'] : [];
-    return [
-      ['-D', ...family, '-s', host],
-      ['-D', ...family, '-d', host],
-    ];
+  const hosts = addresses.flatMap((a) => {
+    const c = parseCidr(a);
+    return c.ok && c.value.prefix === (c.value.family === 4 ? 32 : 128) ? [{ family: c.value.family, address: c.value.address }] : [];
   });
-  const results = await Promise.all(
-    calls.map((args) =>
-      tryRun('conntrack', args, { changes: true }).catch((e: Error) => ({ exitCode: 127, stdout: '', stderr: e.message })),
-    ),
+  const filters = hosts.flatMap((h) => ['-s', '-d', '--reply-src'].map((option) => ({ host: h.address, args: [...familyArgs(h.family), option, h.address] })));
+  const { left, errors } = await untilGone(
+    filters,
+    async (pending) => (await Promise.all(pending.map((f) => conntrack(['-D', ...f.args])))).flatMap(failure),
+    async () => {
+      const listed = await Promise.all(filters.map(async (f) => ({ f, r: await conntrack(['-L', ...f.args]) })));
+      const unlisted = listed.flatMap(({ r }) => failure(r));
+      if (unlisted.length) throw new Error(unlisted[0]);
+      return listed.filter(({ r }) => r.stdout.trim() !== '').map(({ f }) => f);
+    },
   );
-  for (const r of results) {
-    // conntrack exits 1 when it found nothing to delete.
-    if (r.exitCode !== 0 && !/0 flow entries/.test(r.stderr)) problems.push(`conntrack: ${r.stderr.trim()}`);
+  const stuck = [...new Set(left.map((f) => f.host))];
+  return [...new Set([...(stuck.length ? [`conntrack: entries of ${stuck.join(', ')} are still tracked after ${ROUNDS} rounds of deletion`] : []), ...errors])];
+}
+
+/**
+ * Deletes the flows `select` picks from a listing of the table, listing again after each pass
+ * until it picks none (see ROUNDS). `listed` is a listing already made. Returns the flows the
+ * first pass deleted, and problems for the log.
+ */
+export async function cutFlows(select: (flows: readonly TrackedFlow[]) => TrackedFlow[], listed: readonly TrackedFlow[]): Promise<{ cut: TrackedFlow[]; problems: string[] }> {
+  const cut = select(listed);
+  const { left, errors } = await untilGone(
+    cut,
+    async (pending) => (await Promise.all(pending.map(forgetFlow))).flatMap(failure),
+    async () => select(await listTrackedFlows()),
+  );
+  const stuck = left.map((f) => `${f.proto} ${f.src}${f.sport === undefined ? '' : `:${f.sport}`} → ${f.dst}${f.dport === undefined ? '' : `:${f.dport}`}`);
+  return { cut, problems: [...(stuck.length ? [`conntrack: could not cut ${stuck.join(', ')} after ${ROUNDS} rounds of deletion`] : []), ...errors] };
+}
+
+/** Removes, lists what is left, and again, at most ROUNDS times; a dry run makes one pass. Errors of the last pass only: earlier ones were retried. */
+async function untilGone<T>(first: readonly T[], remove: (items: readonly T[]) => Promise<string[]>, list: () => Promise<T[]>): Promise<{ left: readonly T[]; errors: string[] }> {
+  let pending = first;
+  let errors: string[] = [];
+  for (let round = 0; round < ROUNDS && pending.length > 0; round++) {
+    errors = await remove(pending);
+    if (effects().dryRun) return { left: [], errors };
+    try {
+      pending = await list();
+    } catch (e) {
+      return { left: [], errors: [`conntrack: cannot list what is left: ${(e as Error).message}`] };
+    }
   }
-  return [...new Set(problems)];
+  return { left: pending, errors: pending.length ? errors : [] };
+}
+
+function familyArgs(family: Family): string[] {
+  return ['-f', family === 4 ? 'ipv4' : 'ipv6'];
+}
+
+async function conntrack(args: readonly string[]): Promise<Ran> {
+  return tryRun('conntrack', args, { changes: args[0] === '-D' }).catch((e: Error) => ({ exitCode: 127, stdout: '', stderr: e.message }));
+}
+
+/** A problem for the log, or none; conntrack exits 1 when it found nothing to delete. */
+function failure(r: Ran): string[] {
+  return r.exitCode === 0 || /0 flow entries/.test(r.stderr) ? [] : [`conntrack: ${oneLine(r.stderr) || `exit ${r.exitCode}`}`];
 }
 
 /** One conntrack entry's original tuple: who opened the flow, to whom. */
@@ -68,7 +122,7 @@ export function parseConntrackList(text: string, family: Family): TrackedFlow[] 
 }
 
 /** Deletes one flow by its original tuple, so the next packet of it meets the rules as a new one. */
-export async function forgetFlow(flow: TrackedFlow): Promise<void> {
+function forgetFlow(flow: TrackedFlow): Promise<Ran> {
   const ports = flow.sport !== undefined && flow.dport !== undefined ? ['--sport', String(flow.sport), '--dport', String(flow.dport)] : [];
-  await tryRun('conntrack', ['-D', '-f', flow.family === 4 ? 'ipv4' : 'ipv6', '-p', flow.proto, '-s', flow.src, '-d', flow.dst, ...ports], { changes: true });
+  return conntrack(['-D', ...familyArgs(flow.family), '-p', flow.proto, '-s', flow.src, '-d', flow.dst, ...ports]);
 }

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { bridgeInstallTransaction, bridgeQuickRemoveTransaction, bridgeRemoveTransaction } from '../compile/bridge.js';
 import type { VifFirewall } from '../compile/firewall.js';
 import type { Installed, WholeSkeleton } from '../compile/installed.js';
-import { installTransaction, quickRemoveTransaction, removeTransaction, type InstallOptions } from '../compile/transaction.js';
+import { installTransaction, quickRemoveTransaction, removeTransaction, type DevicePath, type InstallOptions } from '../compile/transaction.js';
 import type { IfName } from '../ifname.js';
 import type { Family } from '../rules/model.js';
 import { acquireLock, withLock, type Release } from './lock.js';
@@ -62,12 +62,12 @@ export async function takeTurn(locking: Locking, { likelyNew }: { likelyNew: boo
  * turn back. If one layer's transaction fails, those that went through are undone, so the
  * call changes nothing at all.
  */
-export async function installFirewall(turn: Turn, dev: IfName, firewall: VifFirewall, options: InstallOptions): Promise<void> {
+export async function installFirewall(turn: Turn, path: DevicePath, firewall: VifFirewall, options: InstallOptions): Promise<void> {
   try {
-    const results = await Promise.allSettled(LAYERS.map((layer) => installIn(layer, turn, dev, firewall, options)));
+    const results = await Promise.allSettled(LAYERS.map((layer) => installIn(layer, turn, path, firewall, options)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (!failed) return;
-    await Promise.allSettled(LAYERS.filter((_, i) => results[i]!.status === 'fulfilled').map((layer) => removeIn(layer, [dev])));
+    await Promise.allSettled(LAYERS.filter((_, i) => results[i]!.status === 'fulfilled').map((layer) => removeIn(layer, [path.dev])));
     throw failed.reason;
   } finally {
     await turn.release();
@@ -76,6 +76,8 @@ export async function installFirewall(turn: Turn, dev: IfName, firewall: VifFire
 
 /** How offline removes one device: as online installed it, and then its record. */
 export interface Removal {
+  /** The device as online recorded it; unknown without a record, and then the tables are read. */
+  readonly installedAs: DevicePath | undefined;
   readonly installedWith: InstallOptions;
   /** Runs under the same lock once the rules are gone, so that no other call counts a record whose rules are gone. */
   readonly forget: () => Promise<void>;
@@ -91,10 +93,11 @@ export async function removeFirewall(devs: readonly IfName[], locking: Locking, 
   await withLock(lockFile(locking), locking.timeoutSeconds, async () => {
     const [dev] = devs;
     // The device's own record is still there: more than one means others stay.
-    const quick = removal && devs.length === 1 && (await countRecords(locking.stateDir)) > 1;
+    const path = removal?.installedAs;
+    const quick = path && devs.length === 1 && path.dev === dev && (await countRecords(locking.stateDir)) > 1;
     await Promise.all(
       LAYERS.map(async (layer) => {
-        const quickText = quick && (layer === 'bridge' ? bridgeQuickRemoveTransaction(dev!) : quickRemoveTransaction(dev!, removal.installedWith));
+        const quickText = quick && (layer === 'bridge' ? bridgeQuickRemoveTransaction(path.dev) : quickRemoveTransaction(path, layer, removal!.installedWith));
         if (quickText && (await applies(layer, quickText))) return;
         await removeIn(layer, devs);
       }),
@@ -111,7 +114,8 @@ async function large(locking: Locking): Promise<boolean> {
   return (await countRecords(locking.stateDir)) >= LARGE_FROM;
 }
 
-async function installIn(layer: Layer, turn: Turn, dev: IfName, firewall: VifFirewall, options: InstallOptions): Promise<void> {
+async function installIn(layer: Layer, turn: Turn, path: DevicePath, firewall: VifFirewall, options: InstallOptions): Promise<void> {
+  const { dev } = path;
   if (layer === 'bridge') {
     // Removing the checks (level off) needs the bridge table read; installing them does not.
     if (firewall.bridge.length === 0) return apply(layer, bridgeRemoveTransaction(await readBridgeInstalled(), [dev]));
@@ -121,11 +125,11 @@ async function installIn(layer: Layer, turn: Turn, dev: IfName, firewall: VifFir
   }
   const known = turn.installed[layer];
   try {
-    await restore(layer, installTransaction(known, dev, firewall.chains[layer], options));
+    await restore(layer, installTransaction(known, path, layer, firewall.chains[layer], options));
   } catch (e) {
     if (!('kind' in known)) throw e;
     // After a quick read the commit fails if the device was installed already: read everything and replace it.
-    await restore(layer, installTransaction(await readInstalled(layer), dev, firewall.chains[layer], options));
+    await restore(layer, installTransaction(await readInstalled(layer), path, layer, firewall.chains[layer], options));
   }
 }
 

@@ -2,9 +2,11 @@ import type minimist from 'minimist';
 import { offline } from '../hotplug/offline.js';
 import { online } from '../hotplug/online.js';
 import type { CallContext } from '../hotplug/context.js';
+import { sysfsRoot } from '../read/device.js';
 import { identify, readCall, type Call } from '../read/invocation.js';
 import { DEFAULT_SETTINGS, readSettings, type Settings } from '../read/settings.js';
 import { HookLog } from '../report/log.js';
+import { oneLine } from '../report/text.js';
 import { writeKeys } from '../xenstore.js';
 import { type Command, EXIT, UsageError, describeError } from './command.js';
 
@@ -40,7 +42,7 @@ async function runHotplug(name: string, args: minimist.ParsedArgs): Promise<numb
   try {
     call = readCall([name, ...args._.map(String)], process.env);
   } catch (e) {
-    throw new UsageError(describeError(e));
+    throw new UsageError(oneLine(describeError(e)));
   }
   return call ? hotplug(call) : EXIT.ok;
 }
@@ -57,7 +59,7 @@ async function hotplug(call: Call): Promise<number> {
     settings = await readSettings(process.env);
     log = new HookLog(settings.logFile, settings.syslog, what);
     const invocation = identify(call);
-    const ctx: CallContext = { invocation, settings, warnings, parentPid: process.ppid };
+    const ctx: CallContext = { invocation, settings, warnings, parentPid: process.ppid, sysfs: sysfsRoot(process.env) };
     let summary: string;
     if (invocation.up) {
       const o = await online(ctx);
@@ -70,7 +72,8 @@ async function hotplug(call: Call): Promise<number> {
     log.write('info', `ok ${summary} in ${ms()}`);
     return EXIT.ok;
   } catch (e) {
-    const message = describeError(e);
+    // Whatever the input held, the failure is one line that xenstore accepts, so libxl learns why.
+    const message = oneLine(describeError(e));
     for (const w of warnings) log.write('warning', w);
     log.write('err', `failed in ${ms()}: ${message}`);
     process.stderr.write(`vif-firewall: ${message}\n`);

@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
-import { forgetFlow, listTrackedFlows } from '../apply/conntrack.js';
+import { cutFlows, listTrackedFlows } from '../apply/conntrack.js';
 import { installFirewall, takeTurn } from '../apply/firewall.js';
 import { listRecords, writeRecord, type VifRecord } from '../apply/records.js';
 import { compileVifFirewall } from '../compile/firewall.js';
 import { antispoofSpec } from '../read/antispoof.js';
 import type { Settings } from '../read/settings.js';
 import { flowsToCut } from '../compile/cut.js';
+import { recordedPath } from '../compile/transaction.js';
 import { HookError } from '../errors.js';
 import { locking } from '../hotplug/context.js';
 import { locateDomainConfig, readGuestRules } from '../read/domainConfig.js';
@@ -41,19 +42,23 @@ exit: 0 reloaded, 1 failed (nothing changed when a config has an error)`,
 
     // Every config first: an error anywhere changes nothing anywhere.
     const plans = await Promise.all(records.map(async (record) => plan(record, settings)));
-    for (const p of plans) await installFirewall(await takeTurn(locking(settings), { likelyNew: false }), p.record.dev, p.firewall, { acceptAllowed: settings.acceptAllowed });
+    for (const p of plans) await installFirewall(await takeTurn(locking(settings), { likelyNew: false }), recordedPath(p.record), p.firewall, { acceptAllowed: settings.acceptAllowed });
     const flows = await listTrackedFlows();
     for (const p of plans) {
       await writeRecord(settings.stateDir, { ...p.record, antispoof: p.antispoof, configFile: p.configFile, rules: p.rules, appliedAt: new Date().toISOString() });
-      const cut = p.guestNets.length ? flowsToCut(p.ruleSet, p.guestNets, flows) : [];
-      for (const f of cut) await forgetFlow(f);
+      const { cut, problems } = p.guestNets.length ? await cutFlows((listed) => flowsToCut(p.ruleSet, p.guestNets, listed), flows) : { cut: [], problems: [] };
       const notes = [
         `${p.rules} rules from ${p.configFile}`,
         p.guestNets.length ? `${cut.length} established connection${cut.length === 1 ? '' : 's'} cut` : 'no ip= for this vif: established connections were not re-checked',
       ];
       const line = `${effects().dryRun ? 'would reload' : 'reloaded'} ${p.record.vif} (${p.record.domain}, device ${p.record.dev}): ${notes.join('; ')}`;
       process.stdout.write(`${line}\n`);
-      new HookLog(settings.logFile, settings.syslog, `reload vif=${p.record.vif}`).write('info', line);
+      const log = new HookLog(settings.logFile, settings.syslog, `reload vif=${p.record.vif}`);
+      log.write('info', line);
+      for (const problem of problems) {
+        process.stderr.write(`warning: ${problem}\n`);
+        log.write('warning', problem);
+      }
     }
     return EXIT.ok;
   },

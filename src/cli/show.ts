@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { compileFirewall } from '../compile/chains.js';
 import { parseInstalled, type Installed } from '../compile/installed.js';
-import { installTransaction } from '../compile/transaction.js';
+import { installTransaction, uncoveredPaths } from '../compile/transaction.js';
 import { antispoofWarning, compileAntispoof } from '../compile/antispoof.js';
 import { bridgeInstallTransaction } from '../compile/bridge.js';
 import { antispoofSpec } from '../read/antispoof.js';
@@ -55,14 +55,16 @@ exit: 0 shown, 1 the config cannot be found or has an error (file:line:col: mess
     const level = guest.antispoof ?? settings.antispoof;
     // A vif spec without mac= gets one from xl at start: show the checks for a stand-in, and say so.
     const antispoof = antispoofSpec(level, guest.mac ?? MAC_STAND_IN, guest.ip, `${file}: vif ${devid}`);
+    // libxl's own default when the vif spec names no bridge.
+    const path = { dev, bridge: guest.bridge ?? 'xenbr0', addresses: antispoof.ip ?? [] };
     const restore = {
-      ipv4: installTransaction(against[0], dev, bodies[4], { acceptAllowed: settings.acceptAllowed }),
-      ipv6: installTransaction(against[1], dev, bodies[6], { acceptAllowed: settings.acceptAllowed }),
+      ipv4: installTransaction(against[0], path, 4, bodies[4], { acceptAllowed: settings.acceptAllowed }),
+      ipv6: installTransaction(against[1], path, 6, bodies[6], { acceptAllowed: settings.acceptAllowed }),
       bridge: bridgeInstallTransaction(dev, compileAntispoof(antispoof, guest.ruleSet)) ?? '',
     };
     const warnings = [
       ...guest.warnings,
-      ...[antispoofWarning(antispoof, dev), guest.mac || level === 'off' ? undefined : `vif ${devid} has no mac=: xl picks one at start; the checks below show ${MAC_STAND_IN} in its place`].filter(
+      ...[antispoofWarning(antispoof, dev), uncoveredPaths(path), guest.mac || level === 'off' ? undefined : `vif ${devid} has no mac=: xl picks one at start; the checks below show ${MAC_STAND_IN} in its place`].filter(
         (w): w is string => w !== undefined,
       ),
     ];

@@ -1,13 +1,11 @@
-import { DISPATCH, INPUT_CHAIN, SKELETON_BODY, TOP_CHAIN, deviceOfVifChain, isOurChain } from './names.js';
+import { DISPATCH, HOOKS, HOOK_CHAINS, SKELETON_BODY, TOP_CHAIN, deviceOfVifChain, isOurChain, type HookChain } from './names.js';
 
 /** What the kernel's filter table holds of ours, for one address family, read from iptables-save. */
 export interface Installed {
   /** Every chain of ours that exists. */
   readonly chains: ReadonlySet<string>;
-  /** Rule specs (text after `-A <chain> `) of FORWARD that jump to TOP_CHAIN. */
-  readonly forwardJumps: readonly string[];
-  /** Rule specs of INPUT that jump to INPUT_CHAIN. */
-  readonly inputJumps: readonly string[];
+  /** Rule specs (text after `-A <chain> `) of each builtin chain of HOOKS that jump to its chain of ours. */
+  readonly jumps: Readonly<Record<HookChain, readonly string[]>>;
   /** Rule specs of each of our chains that is not a per-vif chain (TOP_CHAIN and the dispatch chains), by chain. */
   readonly dispatch: ReadonlyMap<string, readonly string[]>;
   /** Devices that have at least one per-vif chain. */
@@ -21,8 +19,7 @@ export interface Installed {
 export function parseInstalled(saveText: string): Installed {
   const chains = new Set<string>();
   const devices = new Set<string>();
-  const forwardJumps: string[] = [];
-  const inputJumps: string[] = [];
+  const jumps: Record<HookChain, string[]> = { FORWARD: [], INPUT: [], OUTPUT: [] };
   const dispatch = new Map<string, string[]>();
   let inFilter = false;
   for (const line of saveText.split('\n')) {
@@ -42,20 +39,24 @@ export function parseInstalled(saveText: string): Installed {
     const m = /^-A (\S+) (.*)$/.exec(line);
     if (!m) continue;
     const [, chain, spec] = m as unknown as [string, string, string];
-    if (chain === 'FORWARD' && jumpTarget(spec) === TOP_CHAIN) forwardJumps.push(spec);
-    else if (chain === 'INPUT' && jumpTarget(spec) === INPUT_CHAIN) inputJumps.push(spec);
-    else if (isOurChain(chain) && !deviceOfVifChain(chain)) {
+    if (isHookChain(chain)) {
+      if (jumpTarget(spec) === HOOKS[chain]) jumps[chain].push(spec);
+    } else if (isOurChain(chain) && !deviceOfVifChain(chain)) {
       const list = dispatch.get(chain) ?? [];
       list.push(spec);
       dispatch.set(chain, list);
     }
   }
-  return { chains, forwardJumps, inputJumps, dispatch, devices };
+  return { chains, jumps, dispatch, devices };
+}
+
+function isHookChain(chain: string): chain is HookChain {
+  return (HOOK_CHAINS as string[]).includes(chain);
 }
 
 /**
- * What a quick read of FORWARD, INPUT and TOP_CHAIN alone can tell: that the skeleton is whole
- * (one jump each from FORWARD and INPUT, TOP_CHAIN's body exactly ours, so the dispatch chains
+ * What a quick read of the HOOKS chains and TOP_CHAIN alone can tell: that the skeleton is whole
+ * (one jump each from FORWARD, INPUT and OUTPUT, TOP_CHAIN's body exactly ours, so the dispatch chains
  * it names exist). Nothing is known of the devices. For a large table (see apply/firewall.ts),
  * where iptables-save lists every guest's rules.
  */
@@ -64,7 +65,7 @@ export interface WholeSkeleton {
 }
 
 /** The chains the quick read lists with `iptables -S`. */
-export const QUICK_READ_CHAINS = ['FORWARD', 'INPUT', TOP_CHAIN] as const;
+export const QUICK_READ_CHAINS = [...HOOK_CHAINS, TOP_CHAIN] as const;
 
 /** `iptables -S` of each of QUICK_READ_CHAINS, in that order → the whole skeleton, or undefined when it is not whole. */
 export function parseQuickRead(listings: readonly string[]): WholeSkeleton | undefined {
@@ -77,8 +78,7 @@ export function parseQuickRead(listings: readonly string[]): WholeSkeleton | und
   const installed = parseInstalled(save.join('\n'));
   const body = installed.dispatch.get(TOP_CHAIN) ?? [];
   const whole =
-    installed.forwardJumps.length === 1 &&
-    installed.inputJumps.length === 1 &&
+    HOOK_CHAINS.every((hook) => installed.jumps[hook].length === 1) &&
     body.length === SKELETON_BODY.length &&
     body.every((spec, i) => spec === SKELETON_BODY[i]);
   return whole ? { kind: 'whole skeleton' } : undefined;
@@ -86,7 +86,7 @@ export function parseQuickRead(listings: readonly string[]): WholeSkeleton | und
 
 /** Whether parseInstalled can use an iptables-save line: all others (every guest's own rules, most of a large table) can be dropped as they arrive. */
 export function isInstalledLine(line: string): boolean {
-  return /^(?:\*|:(?:VIF-FW|vif-fw-)|-A (?:FORWARD|INPUT|VIF-FW) )/.test(line) || line.startsWith('-A VIF-FW-');
+  return /^(?:\*|:(?:VIF-FW|vif-fw-)|-A (?:FORWARD|INPUT|OUTPUT|VIF-FW) )/.test(line) || line.startsWith('-A VIF-FW-');
 }
 
 export function jumpTarget(spec: string): string | undefined {

@@ -12,7 +12,13 @@ export const TOP_CHAIN = 'VIF-FW';
 export const DISPATCH = { out: 'VIF-FW-OUT', in: 'VIF-FW-IN', pass: 'VIF-FW-PASS' } as const;
 /** Reached from INPUT: each guest's out rules for what it sends to dom0 itself (see transaction.ts). */
 export const INPUT_CHAIN = 'VIF-FW-INPUT';
-export const SKELETON_CHAINS = [TOP_CHAIN, DISPATCH.out, DISPATCH.in, DISPATCH.pass, INPUT_CHAIN] as const;
+/** Reached from OUTPUT: each guest's in rules for what dom0 itself sends it (see transaction.ts). */
+export const OUTPUT_CHAIN = 'VIF-FW-OUTPUT';
+export const SKELETON_CHAINS = [TOP_CHAIN, DISPATCH.out, DISPATCH.in, DISPATCH.pass, INPUT_CHAIN, OUTPUT_CHAIN] as const;
+/** The builtin chains we hook into, each with exactly one jump, at the top, to its chain of ours. */
+export const HOOKS = { FORWARD: TOP_CHAIN, INPUT: INPUT_CHAIN, OUTPUT: OUTPUT_CHAIN } as const;
+export type HookChain = keyof typeof HOOKS;
+export const HOOK_CHAINS = Object.keys(HOOKS) as HookChain[];
 /** TOP_CHAIN's rules. */
 export const SKELETON_BODY = [DISPATCH.out, DISPATCH.in, DISPATCH.pass].map((c) => `-j ${c}`);
 

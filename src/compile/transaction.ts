@@ -1,7 +1,9 @@
 import type { IfName } from '../ifname.js';
+import { parseCidr } from '../rules/address.js';
+import type { Cidr, Family } from '../rules/model.js';
 import type { VifChainBodies } from './chains.js';
 import { type Installed, type WholeSkeleton, dispatchRulesOf } from './installed.js';
-import { DISPATCH, INPUT_CHAIN, SKELETON_BODY, SKELETON_CHAINS, TOP_CHAIN, vifChain } from './names.js';
+import { DISPATCH, HOOKS, HOOK_CHAINS, INPUT_CHAIN, OUTPUT_CHAIN, SKELETON_BODY, SKELETON_CHAINS, TOP_CHAIN, type HookChain, vifChain } from './names.js';
 
 /**
  * Transactions for `iptables-restore --noflush`: everything for one vif in one family
@@ -18,6 +20,31 @@ const physdev = {
   out: (dev: IfName) => `-m physdev --physdev-in ${dev}`,
 };
 
+/**
+ * What tells one device's traffic apart. A frame the bridge forwards from port to port carries
+ * its ports (br_netfilter's physdev), but what dom0 itself sends, or routes, to the guest leaves
+ * through the bridge before the bridge picks a port: iptables sees only the bridge as its output
+ * device. That traffic is told apart by the guest's own addresses, which the anti-spoofing checks
+ * make trustworthy (no other port may send from them, and the guest may send from no other).
+ */
+export interface DevicePath {
+  readonly dev: IfName;
+  /** The bridge the device is a port of. */
+  readonly bridge: string;
+  /** The guest's addresses, both families (xenstore ip=); only single addresses are dispatched on (see hostAddresses). */
+  readonly addresses: readonly Cidr[];
+}
+
+/** The path of a device from what online recorded of it (records.ts: dev, bridge, ip). */
+export function recordedPath(record: { readonly dev: IfName; readonly bridge: string; readonly ip: readonly string[] }): DevicePath {
+  // online refused any entry that does not parse: one that does not now is not ours to guess at.
+  const addresses = record.ip.flatMap((text) => {
+    const c = parseCidr(text);
+    return c.ok ? [c.value] : [];
+  });
+  return { dev: record.dev, bridge: record.bridge, addresses };
+}
+
 export interface InstallOptions {
   /** ACCEPT what both sides' chains let through (needed when FORWARD's policy is DROP); off: RETURN it to FORWARD. */
   readonly acceptAllowed: boolean;
@@ -25,10 +52,12 @@ export interface InstallOptions {
 
 export function installTransaction(
   installed: Installed | WholeSkeleton,
-  dev: IfName,
+  path: DevicePath,
+  family: Family,
   bodies: VifChainBodies,
   options: InstallOptions,
 ): string {
+  const { dev } = path;
   const quick = 'kind' in installed;
   // Old dispatch rules go first, so a re-install leaves exactly one copy.
   const lines = quick ? [] : [...skeletonRepair(installed), ...dispatchRulesOf(installed, dev).map(([chain, spec]) => `-D ${chain} ${spec}`)];
@@ -40,17 +69,26 @@ export function installTransaction(
     lines.push(quick ? `-N ${chain}` : `:${chain} - [0:0]`);
     for (const spec of bodies[dir]) lines.push(`-A ${chain} ${spec}`);
   }
-  for (const [chain, spec] of dispatchRules(dev, options)) lines.push(`-A ${chain} ${spec}`);
+  for (const [chain, spec] of dispatchRules(path, family, options)) lines.push(`-A ${chain} ${spec}`);
   return wrap(lines);
 }
 
 /** One device's rules in the dispatch chains, as [chain, spec]. */
-function dispatchRules(dev: IfName, options: InstallOptions): [string, string][] {
+function dispatchRules({ dev, bridge, addresses }: DevicePath, family: Family, options: InstallOptions): [string, string][] {
+  const toGuest = hostAddresses(addresses)
+    .filter((a) => a.family === family)
+    .map((a) => `-d ${a.address}/${a.prefix} -o ${bridge}`);
   return [
     [DISPATCH.out, `${physdev.out(dev)} -j ${vifChain('out', dev)}`],
     [DISPATCH.in, `${physdev.in(dev)} -j ${vifChain('in', dev)}`],
+    // Routed by dom0 into the bridge (a second NIC, a VPN, DNAT, a guest on another bridge): met by
+    // the guest's address. Bridged frames are left out: the rule above checked them, once.
+    ...toGuest.map((to): [string, string] => [DISPATCH.in, `${to} -m physdev ! --physdev-is-bridged -j ${vifChain('in', dev)}`]),
     // What the guest sends to dom0 itself passes its out rules too; what they allow goes on through INPUT.
     [INPUT_CHAIN, `${physdev.out(dev)} -j ${vifChain('out', dev)}`],
+    // What dom0 itself sends the guest passes its in rules; OUTPUT never sees a bridged frame.
+    // What they allow goes on through OUTPUT (and routed traffic through FORWARD), where dom0's own firewall decides.
+    ...toGuest.map((to): [string, string] => [OUTPUT_CHAIN, `${to} -j ${vifChain('in', dev)}`]),
     ...(options.acceptAllowed
       ? ([
           [DISPATCH.pass, `${physdev.out(dev)} -j ACCEPT`],
@@ -66,10 +104,10 @@ function dispatchRules(dev: IfName, options: InstallOptions): [string, string][]
  * the kernel holds anything else (installed with other options, or not installed), the
  * commit fails and the caller reads everything.
  */
-export function quickRemoveTransaction(dev: IfName, options: InstallOptions): string {
-  const chains = (['in', 'out'] as const).map((d) => vifChain(d, dev));
+export function quickRemoveTransaction(path: DevicePath, family: Family, options: InstallOptions): string {
+  const chains = (['in', 'out'] as const).map((d) => vifChain(d, path.dev));
   return wrap([
-    ...dispatchRules(dev, options).map(([chain, spec]) => `-D ${chain} ${spec}`),
+    ...dispatchRules(path, family, options).map(([chain, spec]) => `-D ${chain} ${spec}`),
     ...chains.map((c) => `-F ${c}`),
     ...chains.map((c) => `-X ${c}`),
   ]);
@@ -85,8 +123,7 @@ export function removeTransaction(installed: Installed, devs: readonly IfName[])
   // flushing its chain in one batch makes iptables-nft fail the chain deletions (EBUSY).
   const lines = lastDevice
     ? [
-        ...installed.forwardJumps.map((spec) => `-D FORWARD ${spec}`),
-        ...installed.inputJumps.map((spec) => `-D INPUT ${spec}`),
+        ...HOOK_CHAINS.flatMap((hook) => installed.jumps[hook].map((spec) => `-D ${hook} ${spec}`)),
         ...SKELETON_CHAINS.filter((c) => installed.chains.has(c)).map((c) => `-F ${c}`),
       ]
     : rules.map(([chain, spec]) => `-D ${chain} ${spec}`);
@@ -98,7 +135,8 @@ export function removeTransaction(installed: Installed, devs: readonly IfName[])
 }
 
 /**
- * The dispatch skeleton: FORWARD → VIF-FW → (VIF-FW-OUT, VIF-FW-IN, VIF-FW-PASS), and INPUT → VIF-FW-INPUT.
+ * The dispatch skeleton: FORWARD → VIF-FW → (VIF-FW-OUT, VIF-FW-IN, VIF-FW-PASS), INPUT → VIF-FW-INPUT
+ * and OUTPUT → VIF-FW-OUTPUT.
  * Created on first use and repaired when someone broke it; existing dispatch chains are
  * never re-declared, since that would flush every other guest's jumps.
  */
@@ -109,13 +147,67 @@ function skeletonRepair(installed: Installed): string[] {
   if (installed.chains.has(TOP_CHAIN) && !sameLines(top, SKELETON_BODY)) lines.push(`:${TOP_CHAIN} - [0:0]`);
   if (!installed.chains.has(TOP_CHAIN) || !sameLines(top, SKELETON_BODY))
     for (const spec of SKELETON_BODY) lines.push(`-A ${TOP_CHAIN} ${spec}`);
-  // Exactly one jump from FORWARD, at the top, so our verdicts come before a DROP policy or others' ACCEPTs.
-  if (installed.forwardJumps.length === 0) lines.push(`-I FORWARD 1 -j ${TOP_CHAIN}`);
-  for (const spec of installed.forwardJumps.slice(1)) lines.push(`-D FORWARD ${spec}`);
-  // The same for INPUT: a guest's traffic to dom0 meets its out rules before dom0's own accepts.
-  if (installed.inputJumps.length === 0) lines.push(`-I INPUT 1 -j ${INPUT_CHAIN}`);
-  for (const spec of installed.inputJumps.slice(1)) lines.push(`-D INPUT ${spec}`);
+  // Exactly one jump from each hook, at the top, so our verdicts come before a DROP policy or others'
+  // ACCEPTs: in FORWARD for bridged and routed traffic, in INPUT for a guest's traffic to dom0, in
+  // OUTPUT for dom0's traffic to a guest.
+  for (const hook of HOOK_CHAINS) {
+    if (installed.jumps[hook].length === 0) lines.push(`-I ${hook} 1 ${hookJump(hook)}`);
+    for (const spec of installed.jumps[hook].slice(1)) lines.push(`-D ${hook} ${spec}`);
+  }
   return lines;
+}
+
+function hookJump(hook: HookChain): string {
+  return `-j ${HOOKS[hook]}`;
+}
+
+/**
+ * The entries of ip= that name one address. A network entry is not dispatched on: on a bridge
+ * shared with other hosts it would hold their addresses too, and send dom0's traffic to them
+ * through this guest's rules.
+ */
+function hostAddresses(addresses: readonly Cidr[]): Cidr[] {
+  return addresses.filter((a) => a.prefix === (a.family === 4 ? 32 : 128));
+}
+
+/**
+ * Why some traffic to the guest cannot meet its in rules, for the log at online; undefined when
+ * every path is covered. Without an address of a family in ip=, what dom0 sends or routes to the
+ * guest in that family cannot be told apart from traffic to other ports of the bridge.
+ */
+export function uncoveredPaths({ dev, addresses }: DevicePath): string | undefined {
+  const hosts = hostAddresses(addresses);
+  const missing = ([4, 6] as const).filter((f) => !hosts.some((a) => a.family === f)).map((f) => `IPv${f}`);
+  if (missing.length === 0) return undefined;
+  return (
+    `${dev} has no ${missing.join(' or ')} address in xenstore ip= (a single address, not a network): ` +
+    `${missing.join(' and ')} traffic that dom0 sends or routes to it does not meet its in rules, only traffic bridged from another port does; ` +
+    `name the guest's addresses with ip= in its vif spec`
+  );
+}
+
+/** Everything of ours that one family's filter table holds, exactly, with a set of devices installed. */
+export interface ExpectedDispatch {
+  /** The rules of each builtin chain that jump to ours: one each. */
+  readonly jumps: Readonly<Record<HookChain, readonly string[]>>;
+  /**
+   * Each skeleton chain with its rules. Within a dispatch chain the rules of different devices
+   * stand in the order the devices were installed: compare them as a multiset. TOP_CHAIN's body is in order.
+   */
+  readonly chains: ReadonlyMap<string, readonly string[]>;
+}
+
+/**
+ * What online and reload would leave in one family's filter table for these devices (their
+ * dispatch and the skeleton; each device's own chains are compileVifChains'). Nothing of ours
+ * at all when no device is installed. For `status`, to compare the kernel with.
+ */
+export function expectedDispatch(paths: readonly DevicePath[], family: Family, options: InstallOptions): ExpectedDispatch {
+  if (paths.length === 0) return { jumps: { FORWARD: [], INPUT: [], OUTPUT: [] }, chains: new Map() };
+  const chains = new Map<string, string[]>(SKELETON_CHAINS.map((c) => [c, c === TOP_CHAIN ? [...SKELETON_BODY] : []]));
+  for (const path of paths) for (const [chain, spec] of dispatchRules(path, family, options)) chains.get(chain)!.push(spec);
+  const jumps = { FORWARD: [hookJump('FORWARD')], INPUT: [hookJump('INPUT')], OUTPUT: [hookJump('OUTPUT')] };
+  return { jumps, chains };
 }
 
 function sameLines(a: readonly string[], b: readonly string[]): boolean {

@@ -10,6 +10,8 @@ export interface CallContext {
   readonly warnings: string[];
   /** Process that ran us: xl during `xl create`. */
   readonly parentPid: number;
+  /** Where device identities are read (/sys; see read/device.ts). */
+  readonly sysfs: string;
 }
 
 export function locking(settings: Settings): Locking {

@@ -4,12 +4,14 @@ import { installFirewall, removeFirewall, takeTurn } from '../apply/firewall.js'
 import { writeRecord, type VifRecord } from '../apply/records.js';
 import { antispoofWarning } from '../compile/antispoof.js';
 import { compileVifFirewall, type VifFirewall } from '../compile/firewall.js';
+import { uncoveredPaths, type DevicePath } from '../compile/transaction.js';
 import { antispoofSpec } from '../read/antispoof.js';
 import { HookError, unwrap } from '../errors.js';
 import { parseIfName, type IfName } from '../ifname.js';
-import { locateDomainConfig, readGuestRules } from '../read/domainConfig.js';
+import { locateDomainConfig, readGuestRules, type GuestRules } from '../read/domainConfig.js';
 import { readDirectory, readKey, writeKeys } from '../xenstore.js';
 import { type CallContext, locking, wantedName } from './context.js';
+import { notOurs } from './ownership.js';
 
 export interface OnlineOutcome {
   readonly domain: string;
@@ -27,18 +29,20 @@ export interface OnlineOutcome {
  */
 export async function online(ctx: CallContext): Promise<OnlineOutcome> {
   const { invocation: inv, settings } = ctx;
-  // The lock and the kernel's tables need nothing of the guest: take them meanwhile.
+  const guest = await readGuest(ctx);
+  // Only now the lock: whatever this guest's input holds, other guests never wait on it.
+  // The kernel's tables need nothing more of the guest: read them while compiling.
   const turn = takeTurn(locking(settings), { likelyNew: true });
   turn.catch(() => undefined); // awaited below; must not count as unhandled before then
   let plan: OnlinePlan;
   try {
-    plan = await planOnline(ctx);
+    plan = await planOnline(ctx, guest);
   } catch (e) {
     await turn.then((t) => t.release(), () => undefined);
     throw e;
   }
   const { dev, bridge, mtu, created, record } = plan;
-  await installFirewall(await turn, dev, plan.firewall, { acceptAllowed: settings.acceptAllowed });
+  await installFirewall(await turn, plan.path, plan.firewall, { acceptAllowed: settings.acceptAllowed });
   try {
     await writeRecord(settings.stateDir, { ...record, appliedAt: new Date().toISOString() });
     await attachPort({ created, dev, bridge, mtu });
@@ -60,28 +64,52 @@ interface OnlinePlan {
   readonly created: IfName;
   readonly bridge: IfName;
   readonly mtu: number | undefined;
+  readonly path: DevicePath;
   readonly firewall: VifFirewall;
   readonly record: Omit<VifRecord, 'appliedAt'>;
 }
 
-/** Reads xenstore and the domain config and compiles the firewall; touches nothing. */
-async function planOnline(ctx: CallContext): Promise<OnlinePlan> {
+/** What online reads before it takes the lock: xenstore, the device and the domain config. */
+interface Guest {
+  readonly domain: string;
+  readonly backend: ReadonlyMap<string, string>;
+  readonly dev: IfName;
+  readonly created: IfName;
+  readonly bridge: IfName;
+  readonly configFile: string;
+  readonly rules: GuestRules;
+}
+
+/** Reads xenstore and the domain config and makes sure the device is the guest's; touches nothing. */
+async function readGuest(ctx: CallContext): Promise<Guest> {
   const { invocation: inv, settings } = ctx;
   const nameKey = `/local/domain/${inv.domid}/name`;
   const [domain, backend] = await Promise.all([readKey(nameKey), readDirectory(inv.xenbusPath)]);
 
   if (!domain) throw new HookError(`domain ${inv.domid} has no name in xenstore (${nameKey})`);
-  const dev = unwrap(parseIfName(wantedName(inv, backend.get('vifname'))));
+  const vifname = backend.get('vifname');
+  const dev = unwrap(parseIfName(wantedName(inv, vifname)));
   const created = renameSource(inv.vif, dev);
   const bridge = resolveBridge(backend.get('bridge'));
-  const mtu = positiveInt(backend.get('mtu')) ?? bridgeMtu(bridge);
+  const problem = notOurs(ctx, created, { vifname, bridge });
+  if (problem) throw new HookError(`refusing to touch ${created}: ${problem}`);
   const configFile = await locateDomainConfig(domain, settings.configDirs, ctx.parentPid);
-  const guest = await readGuestRules(configFile, inv.devid, settings);
+  const rules = await readGuestRules(configFile, inv.devid, settings);
+  return { domain, backend, dev, created, bridge, configFile, rules };
+}
+
+/** Compiles the firewall from what readGuest read; touches nothing. */
+async function planOnline(ctx: CallContext, { domain, backend, dev, created, bridge, configFile, rules: guest }: Guest): Promise<OnlinePlan> {
+  const { invocation: inv, settings } = ctx;
+  const mtu = positiveInt(backend.get('mtu')) ?? bridgeMtu(bridge);
   ctx.warnings.push(...guest.warnings);
   const antispoof = antispoofSpec(guest.antispoof ?? settings.antispoof, backend.get('mac'), backend.get('ip'), `xenstore ${inv.xenbusPath}`);
   const warning = antispoofWarning(antispoof, dev);
   if (warning) ctx.warnings.push(warning);
   const firewall = compileVifFirewall(guest.ruleSet, antispoof, { dev, domain });
+  const path: DevicePath = { dev, bridge, addresses: antispoof.ip ?? [] };
+  const uncovered = uncoveredPaths(path);
+  if (uncovered) ctx.warnings.push(uncovered);
 
   const brWarning = await ensureBrNetfilter();
   if (brWarning) ctx.warnings.push(brWarning);
@@ -90,6 +118,7 @@ async function planOnline(ctx: CallContext): Promise<OnlinePlan> {
     created,
     bridge,
     mtu,
+    path,
     firewall,
     record: {
       vif: inv.vif,

@@ -7,6 +7,8 @@ import type { AntispoofLevel, RuleSet } from '../rules/model.js';
 import { DEFAULT_SETTINGS, DEFAULT_SETTINGS_FILE, type Settings } from './settings.js';
 import type { XlConfig } from '../xlconfig/model.js';
 import { antispoofLevelOf } from './antispoof.js';
+import { readConfigText } from './configFile.js';
+import { quote } from '../report/text.js';
 import { getString, getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
 import { configFileFromXlArgv } from '../xlconfig/xlCommandLine.js';
@@ -19,10 +21,19 @@ import { configFileFromXlArgv } from '../xlconfig/xlCommandLine.js';
 export async function locateDomainConfig(domain: string, configDirs: readonly string[], parentPid?: number): Promise<string> {
   const fromXl = parentPid === undefined ? undefined : await configOfXlParent(parentPid);
   if (fromXl) return fromXl;
+  if (!usableAsFileName(domain))
+    throw new HookError(
+      `no domain config for ${quote(domain)}: a name with '/' or a control character, or "." or "..", is never looked up in config_dirs`,
+    );
   const candidates = configDirs.flatMap((dir) => [join(dir, `${domain}.cfg`), join(dir, domain)]);
   const found = candidates.find((f) => existsSync(f));
   if (!found) throw new HookError(`no domain config for "${domain}": looked for ${candidates.join(', ')}`);
   return found;
+}
+
+/** A domain name names a file inside config_dirs only if it cannot lead out of them. */
+function usableAsFileName(domain: string): boolean {
+  return domain !== '.' && domain !== '..' && !/[/\x00-\x1f\x7f]/.test(domain);
 }
 
 async function configOfXlParent(pid: number): Promise<string | undefined> {
@@ -39,10 +50,11 @@ export interface GuestRules {
   readonly ruleSet: RuleSet;
   /** The config's `name`, when it has one. */
   readonly domain: string | undefined;
-  /** The `vifname=`, `mac=` and `ip=` of vif N in the config's `vif` list, when set (`show` works from these; a hotplug call from xenstore). */
+  /** The `vifname=`, `mac=`, `ip=` and `bridge=` of vif N in the config's `vif` list, when set (`show` works from these; a hotplug call from xenstore). */
   readonly vifname: string | undefined;
   readonly mac: string | undefined;
   readonly ip: string | undefined;
+  readonly bridge: string | undefined;
   /** The guest's `firewall_antispoof`, when set: it overrides the hook's `antispoof` setting. */
   readonly antispoof: AntispoofLevel | undefined;
   /** Which key the rules came from (`firewall_vif1`, `firewall`), or undefined for the defaults. */
@@ -54,8 +66,9 @@ export interface GuestRules {
 export async function readGuestRules(file: string, devid: number, settings: Settings): Promise<GuestRules> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readConfigText(file, 'domain config');
   } catch (e) {
+    if (e instanceof HookError) throw e;
     throw new HookError(`cannot read domain config ${file}: ${(e as Error).message}`);
   }
   return guestRulesOf(text, file, devid, settings);
@@ -66,10 +79,10 @@ export function guestRulesOf(text: string, file: string, devid: number, settings
   const cfg = unwrap(parseXlConfig(text, file));
   const domain = unwrap(getString(cfg, 'name'))?.value;
   const spec = vifSpecOf(unwrap(getStringList(cfg, 'vif'))?.[devid]?.value ?? '');
-  const [vifname, mac, ip] = [spec.get('vifname'), spec.get('mac'), spec.get('ip')];
+  const [vifname, mac, ip, bridge] = [spec.get('vifname'), spec.get('mac'), spec.get('ip'), spec.get('bridge')];
   const antispoof = antispoofLevelOf(cfg, 'firewall_antispoof');
   const key = [`firewall_vif${devid}`, 'firewall'].find((k) => cfg.settings.has(k));
-  if (key) return { ruleSet: keyRuleSet(cfg, key, settings), domain, vifname, mac, ip, antispoof, key, warnings: [] };
+  if (key) return { ruleSet: keyRuleSet(cfg, key, settings), domain, vifname, mac, ip, bridge, antispoof, key, warnings: [] };
   const ruleSet = keyRuleSet(cfg, undefined, settings);
   const defaults = ruleSet.rules.length > 0 ? "the host's firewall_default rules, then " : '';
   return {
@@ -79,6 +92,7 @@ export function guestRulesOf(text: string, file: string, devid: number, settings
     vifname,
     mac,
     ip,
+    bridge,
     key: undefined,
     warnings: [`${file} has no firewall key: ${defaults}the default policies apply (inbound dropped, outbound accepted)`],
   };

@@ -1,5 +1,6 @@
 import { HookError, unwrap } from '../errors.js';
 import { parseIfName, type IfName } from '../ifname.js';
+import { quote } from '../report/text.js';
 
 export const HOTPLUG_COMMANDS = ['online', 'offline', 'add', 'remove'] as const;
 type Command = (typeof HOTPLUG_COMMANDS)[number];
@@ -47,11 +48,27 @@ export function readCall(positional: readonly string[], env: NodeJS.ProcessEnv):
   if (!manualName && (typeIf === 'vif') !== (cmd === 'online' || cmd === 'offline')) return undefined;
   const given = manualName ?? (typeIf === 'vif' ? env.vif : env.INTERFACE);
   const ids = idsFromName(given);
+  if (!manualName && env.XENBUS_PATH) checkSameDevice(typeIf, given, env.XENBUS_PATH);
   const xenbusPath =
     typeIf === 'vif' && !manualName && env.XENBUS_PATH
       ? env.XENBUS_PATH
       : ids && `/local/domain/0/backend/vif/${ids.domid}/${ids.devid}`;
   return { command: cmd, up: cmd === 'online' || cmd === 'add', typeIf, given, manual: manualName !== undefined, xenbusPath };
+}
+
+/**
+ * libxl names one device twice: vifD.N (vifD.N-emu for the tap) and backend/vif/D/N.
+ * Names that disagree are not a call libxl makes, and acting on either would put one
+ * domain's rules on another's device or report to the wrong domain, so neither is used.
+ */
+function checkSameDevice(typeIf: 'vif' | 'tap', given: string | undefined, xenbusPath: string): void {
+  const fromPath = XENBUS_PATH.exec(xenbusPath);
+  if (!fromPath) throw new HookError(`XENBUS_PATH ${quote(xenbusPath)} does not name a vif backend (backend/vif/DOMID/DEVID)`);
+  const expected = `vif${Number(fromPath[1])}.${Number(fromPath[2])}${typeIf === 'tap' ? '-emu' : ''}`;
+  if (given !== expected)
+    throw new HookError(
+      `${typeIf === 'vif' ? 'vif' : 'INTERFACE'}=${quote(given ?? '')} and XENBUS_PATH=${quote(xenbusPath)} name different devices (libxl passes ${expected} with this XENBUS_PATH)`,
+    );
 }
 
 /** Names the device and its domain; a failure here is a hotplug failure (exit 1, reported to xenstore). */
@@ -61,7 +78,7 @@ export function identify(call: Call): Invocation {
       `${call.typeIf === 'vif' ? 'vif' : 'INTERFACE'} is not set: libxl sets it; by hand, name the device: vif-firewall ${call.command} vif2.0`,
     );
   const vif = unwrap(parseIfName(call.given));
-  const fromPath = /(?:^|\/)backend\/vif\/(\d+)\/(\d+)$/.exec(call.xenbusPath ?? '');
+  const fromPath = XENBUS_PATH.exec(call.xenbusPath ?? '');
   const ids = call.typeIf === 'vif' && !call.manual && fromPath ? { domid: Number(fromPath[1]), devid: Number(fromPath[2]) } : idsFromName(vif);
   if (!ids || !call.xenbusPath)
     throw new HookError(
@@ -71,6 +88,9 @@ export function identify(call: Call): Invocation {
     );
   return { ...call, vif, ...ids, xenbusPath: call.xenbusPath };
 }
+
+/** Relative to the backend domain's home, as libxl passes it, or absolute. */
+const XENBUS_PATH = /^(?:\/local\/domain\/\d+\/)?backend\/vif\/(\d+)\/(\d+)$/;
 
 function idsFromName(name: string | undefined): { domid: number; devid: number } | undefined {
   const m = /^vif(\d+)\.(\d+)(-emu)?$/.exec(name ?? '');

@@ -1,9 +1,11 @@
-import { readFile } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
 import { HookError, unwrap } from '../errors.js';
 import { getNumber, getString, getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
 import type { XlConfig } from '../xlconfig/model.js';
 import type { RuleGroup, SharedRules } from '../rules/groups.js';
+import { readConfigText } from './configFile.js';
+import { quote } from '../report/text.js';
 import type { AntispoofLevel } from '../rules/model.js';
 import { antispoofLevelOf } from './antispoof.js';
 
@@ -49,8 +51,9 @@ export async function readSettings(env: NodeJS.ProcessEnv): Promise<Settings> {
   const file = env.VIF_FIREWALL_CONF || DEFAULT_SETTINGS_FILE;
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readConfigText(file, 'settings');
   } catch (e) {
+    if (e instanceof HookError) throw e;
     if (!env.VIF_FIREWALL_CONF && (e as NodeJS.ErrnoException).code === 'ENOENT') return DEFAULT_SETTINGS;
     throw new HookError(`cannot read settings ${file}: ${(e as Error).message}`);
   }
@@ -74,8 +77,8 @@ export function parseSettings(text: string, file: string): Settings {
     throw new HookError('lock_timeout must be between 1 and 35 seconds (libxl kills the hook at 40)', timeout.at);
   return {
     configDirs: dirs ? dirs.map((d) => d.value) : DEFAULT_SETTINGS.configDirs,
-    logFile: unwrap(getString(cfg, 'log_file'))?.value ?? DEFAULT_SETTINGS.logFile,
-    stateDir: unwrap(getString(cfg, 'state_dir'))?.value ?? DEFAULT_SETTINGS.stateDir,
+    logFile: absolutePath(cfg, 'log_file') ?? DEFAULT_SETTINGS.logFile,
+    stateDir: absolutePath(cfg, 'state_dir') ?? DEFAULT_SETTINGS.stateDir,
     acceptAllowed: flag('accept_allowed', DEFAULT_SETTINGS.acceptAllowed),
     lockTimeoutSeconds: timeout?.value ?? DEFAULT_SETTINGS.lockTimeoutSeconds,
     syslog: flag('syslog', DEFAULT_SETTINGS.syslog),
@@ -93,4 +96,15 @@ function sharedRulesOf(cfg: XlConfig): SharedRules {
     if (name) groups.set(name, { name, at: s.at, lines: unwrap(getStringList(cfg, key)) ?? [] });
   }
   return { groups, defaults: unwrap(getStringList(cfg, 'firewall_default')) ?? [] };
+}
+
+/**
+ * A path the hook writes to must not depend on the caller's working directory: libxl runs
+ * the hook from wherever xl was started, and calls from two directories would then take
+ * two different locks and keep two sets of records.
+ */
+function absolutePath(cfg: XlConfig, key: string): string | undefined {
+  const path = unwrap(getString(cfg, key));
+  if (path && !isAbsolute(path.value)) throw new HookError(`${key} must be an absolute path, not ${quote(path.value)}`, path.at);
+  return path?.value;
 }

@@ -2,6 +2,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { execa } from 'execa';
 import { effects } from '../apply/effects.js';
+import { oneLine } from './text.js';
 
 export type Level = 'info' | 'warning' | 'err';
 
@@ -19,14 +20,16 @@ export class HookLog {
 
   write(level: Level, message: string): void {
     if (effects().dryRun) return;
-    const line = `${new Date().toISOString()} vif-firewall[${process.pid}] ${level}: ${this.context}: ${message}\n`;
+    // Input (a domain name, a vifname) can never start a line of its own or make one unbounded.
+    const text = oneLine(`${this.context}: ${message}`);
+    const line = `${new Date().toISOString()} vif-firewall[${process.pid}] ${level}: ${text}\n`;
     try {
       mkdirSync(dirname(this.file), { recursive: true });
       appendFileSync(this.file, line);
     } catch {
       // Nowhere better to say it; stderr already carries errors.
     }
-    if (this.syslog) toSyslog(level, `${this.context}: ${message}`);
+    if (this.syslog) toSyslog(level, text);
   }
 }
 

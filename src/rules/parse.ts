@@ -102,7 +102,7 @@ interface Token {
 
 function parseStatement(line: RuleLine): Result<Statement> {
   const tokens = [...line.value.matchAll(/\S+/g)].map(
-    (m): Token => ({ text: m[0], word: m[0].toLowerCase(), at: shift(line.at, 1 + m.index) }),
+    (m): Token => ({ text: m[0], word: lower(m[0]), at: shift(line.at, 1 + m.index) }),
   );
   const last = tokens.at(-1);
   if (!last) return fail('empty rule', shift(line.at, 1));
@@ -215,7 +215,7 @@ function parseMatch(r: Reader): Result<MatchPart> {
 
 function unknownMatch(entries: readonly string[]): string {
   const text = entries.join(',');
-  const words = entries.map((e) => e.toLowerCase());
+  const words = entries.map(lower);
   if (entries.every((e) => parseCidr(e).ok)) {
     return `"${text}" ${entries.length > 1 ? 'are addresses' : 'is an address'}: write "from ${text}" or "to ${text}"`;
   }
@@ -223,7 +223,7 @@ function unknownMatch(entries: readonly string[]): string {
   if (words.length > 1 && words.every((w) => SERVICES.has(w) || PROTOS.has(w))) {
     return `one protocol or service per rule: write a rule for each of ${orList(words, 'and')}`;
   }
-  const guesses = closest(text.toLowerCase(), [...PROTOS.keys(), ...SERVICES.keys(), ...CLAUSES]);
+  const guesses = closest(lower(text), [...PROTOS.keys(), ...SERVICES.keys(), ...CLAUSES]);
   if (guesses.length === 0) {
     return `unknown protocol or service "${text}": expected tcp, udp, icmp, icmpv6, any or a service such as ssh`;
   }
@@ -248,7 +248,7 @@ function parseProtoArgument(proto: Match['proto'], protoToken: Token, r: Reader)
     case 'tcp':
     case 'udp': {
       const ports = parseEach(readList(r), (text) =>
-        SERVICES.has(text.toLowerCase())
+        SERVICES.has(lower(text))
           ? fail(`"${text}" is a service, not a port: write it on its own, without "${protoToken.text}"`)
           : parsePortRange(text),
       );
@@ -388,14 +388,16 @@ function readList(r: Reader): Entry[] {
   const entries: Entry[] = [];
   let current: Entry | undefined;
   for (const token of tokens) {
-    [...token.text].forEach((ch, i) => {
-      const at = shift(token.at, i);
-      if (ch === ',') {
-        entries.push(current ?? { text: '', at });
+    // Piece by piece, not character by character: an entry may be a megabyte long.
+    let col = 0;
+    token.text.split(',').forEach((piece, k) => {
+      if (k > 0) {
+        entries.push(current ?? { text: '', at: shift(token.at, col) });
         current = undefined;
-      } else {
-        current = current ? { text: current.text + ch, at: current.at } : { text: ch, at };
+        col++;
       }
+      if (piece) current = current ? { text: current.text + piece, at: current.at } : { text: piece, at: shift(token.at, col) };
+      col += codePoints(piece);
     });
   }
   const last = tokens.at(-1)!;
@@ -426,6 +428,11 @@ function isOneOf<T extends string>(word: string, choices: readonly T[]): word is
   return (choices as readonly string[]).includes(word);
 }
 
+/** Columns count characters, as the rest of the parser does: a surrogate pair is one. */
+function codePoints(text: string): number {
+  return text.length - (text.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g)?.length ?? 0);
+}
+
 function shift(at: Where, cols: number): Where {
   return { ...at, col: at.col + cols };
 }
@@ -445,8 +452,24 @@ function typoAllowance(candidate: string): number {
   return candidate.length <= 4 ? 1 : 2;
 }
 
-/** The candidates closest to word within their typo allowance; none when the word is too short to tell. */
+/**
+ * Longest word that gets suggestions. The edit distance costs word length × candidate length
+ * for every candidate; no keyword is near this long, and a megabyte-long token must not
+ * cost seconds on a guest's start path.
+ */
+const SUGGEST_MAX_LENGTH = 64;
+
+/**
+ * A word as keywords are compared with it. One longer than any keyword or suggestion can
+ * match nothing in either case, so it is not lowered: that costs time in a megabyte.
+ */
+function lower(word: string): string {
+  return word.length > SUGGEST_MAX_LENGTH ? word : word.toLowerCase();
+}
+
+/** The candidates closest to word within their typo allowance; none when the word is too short (or too long) to tell. */
 export function closest(word: string, candidates: Iterable<string>): string[] {
+  if (word.length > SUGGEST_MAX_LENGTH) return [];
   let best = Infinity;
   let found: string[] = [];
   for (const candidate of new Set(candidates)) {

@@ -47,6 +47,10 @@ const SIMPLE_ESCAPES: Readonly<Record<string, string>> = {
   v: '\v',
 };
 const LONG_MAX = 2n ** 63n - 1n;
+const DOUBLE_QUOTED_STOP = /["\\\n]/g;
+const SINGLE_QUOTED_STOP = /['\\\n]/g;
+/** Deepest list nesting read. xl configs nest two levels at most (a list of lists); far more is a mistake or an attack. */
+export const MAX_NESTING = 64;
 
 class Lexer {
   private i = 0;
@@ -104,8 +108,18 @@ class Lexer {
   private string(quote: string): Token {
     const { text } = this;
     const start = this.i;
+    // From one quote, backslash or newline to the next (a string may be a megabyte long).
+    const stop = quote === '"' ? DOUBLE_QUOTED_STOP : SINGLE_QUOTED_STOP;
     let j = start + 1;
-    while (j < text.length && text[j] !== quote && text[j] !== '\n') j += text[j] === '\\' && text[j + 1] !== '\n' ? 2 : 1;
+    for (;;) {
+      stop.lastIndex = j;
+      const m = stop.exec(text);
+      if (!m || m[0] !== '\\') {
+        j = m ? m.index : text.length;
+        break;
+      }
+      j = m.index + (text[m.index + 1] === '\n' ? 1 : 2);
+    }
     if (text[j] !== quote) throw new HookError(`unterminated string (missing closing ${quote})`, this.at(start));
     this.i = j + 1;
     return { kind: 'string', value: this.dequote(start + 1, j), at: this.at(start) };
@@ -114,15 +128,15 @@ class Lexer {
   private dequote(from: number, to: number): string {
     const { text } = this;
     let out = '';
-    for (let j = from; j < to; j++) {
-      if (text[j] !== '\\') {
-        out += text[j];
-        continue;
-      }
-      const e = text[++j]!;
+    for (let j = from; j < to; ) {
+      const escape = text.indexOf('\\', j);
+      if (escape < 0 || escape >= to) return out + text.slice(j, to);
+      out += text.slice(j, escape);
+      const e = text[escape + 1]!;
       const simple = SIMPLE_ESCAPES[e];
-      if (simple === undefined) throw new HookError(escapeProblem(e), this.at(j - 1));
+      if (simple === undefined) throw new HookError(escapeProblem(e), this.at(escape));
       out += simple;
+      j = escape + 2;
     }
     return out;
   }
@@ -222,24 +236,26 @@ class Parser {
     return this.valueHere();
   }
 
-  private valueHere(): XlValue {
+  private valueHere(depth = 0): XlValue {
     const t = this.tok;
     if (t.kind === 'string' || t.kind === 'number') {
       this.advance();
       return atom(t);
     }
-    return this.list(t.at);
+    return this.list(t.at, depth + 1);
   }
 
   /** '[' nl* [ value nl* { ',' nl* value nl* } [ ',' nl* ] ] ']' — libxlu's valuelist, so a trailing comma is fine. */
-  private list(open: Where): XlValue {
+  private list(open: Where, depth: number): XlValue {
+    // The recursion is bounded by this limit, never by the input.
+    if (depth > MAX_NESTING) throw new HookError(`lists nested deeper than ${MAX_NESTING} levels`, open);
     const items: XlValue[] = [];
     this.advance();
     this.skipNewlines();
     while (!this.isPunct(']')) {
       this.unterminatedListAtEof(open);
       if (!startsValue(this.tok)) throw new HookError(`expected a list item or ']', found ${found(this.tok)}`, this.tok.at);
-      items.push(this.valueHere());
+      items.push(this.valueHere(depth));
       this.skipNewlines();
       if (this.isPunct(']')) break;
       this.unterminatedListAtEof(open);

@@ -184,9 +184,11 @@ describe.skipIf(!requireRoot('hook end-to-end tests'))('vif-firewall online/offl
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/no domain config for "nobody": looked for .*nobody\.cfg/);
     const bad = await w.run(['online', 'type_if=vif'], { ...vif.env, vif: 'vif2+' });
-    expect(bad.exitCode).toBe(1);
-    expect(bad.stderr).toMatch(/"vif2\+" is not a valid interface name/);
-    expect(w.xs.read(`${vif.backendPath}/hotplug-error`)).toMatch(/"vif2\+" is not a valid interface name/);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/vif="vif2\+" and XENBUS_PATH="backend\/vif\/2\/0" name different devices/);
+    const manual = await w.run(['online', 'vif2+']);
+    expect(manual.exitCode).toBe(1);
+    expect(manual.stderr).toMatch(/"vif2\+" is not a valid interface name/);
     expect(await w.tables()).toBe(before);
   });
 

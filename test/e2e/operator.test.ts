@@ -119,7 +119,7 @@ describe.skipIf(!requireRoot('operator command tests'))('operator commands', () 
     writeFileSync(join(slow, 'ip'), '#!/bin/sh\nexec sleep 30\n', { mode: 0o755 });
     // (PATH is set by env(1) inside the namespace: `ip netns exec` itself needs the real ip.)
     const hung = w.dom0.exec('env', [`PATH=${slow}:${w.xs.env().PATH}`, HOOK, 'online', 'type_if=vif'], {
-      env: { ...w.xs.env(), VIF_FIREWALL_CONF: w.settingsFile, ...vif.env },
+      env: { ...(await w.hookEnv()), ...vif.env },
       extendEnv: false,
       reject: false,
       stdin: 'ignore',

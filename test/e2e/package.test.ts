@@ -144,8 +144,8 @@ describe.skipIf(skipReason !== undefined)('the Debian package', () => {
       const guest = await w.dom0.addGuest('george', { dom0Dev: 'vif2.0', ...net.guest(0) });
       w.writeConfig('george', 'firewall = [ "allow in tcp 22" ]\n');
       const vif = w.fillVif({ domid: 2, devid: 0, name: 'george', ip: '192.0.2.10' });
-      const xsEnv = w.xs.env();
-      const env = { ...xsEnv, VIF_FIREWALL_CONF: w.settingsFile, ...(nodeDir ? { PATH: `${nodeDir}:${xsEnv.PATH}` } : {}) };
+      const hookEnv = await w.hookEnv();
+      const env = { ...hookEnv, ...(nodeDir ? { PATH: `${nodeDir}:${hookEnv.PATH}` } : {}) };
       const run = async (args: string[], extra: Record<string, string> = {}) => {
         const r = await w.dom0.exec(HOOK, args, { env: { ...env, ...extra }, extendEnv: false, reject: false, stdin: 'ignore' });
         return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };

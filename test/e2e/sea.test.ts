@@ -87,7 +87,7 @@ firewall = [
   /** world.run, with the standalone executable in place of dist/vif-firewall. */
   async function hook(args: string[], env: Record<string, string> = {}, file = SEA) {
     const r = await w.dom0.exec(file, args, {
-      env: { ...w.xs.env(), VIF_FIREWALL_CONF: w.settingsFile, ...env },
+      env: { ...(await w.hookEnv()), ...env },
       extendEnv: false,
       reject: false,
       stdin: 'ignore',

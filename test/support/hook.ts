@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createDom0, guestMac, type Dom0, type Dom0Options, type Peer } from './netns.js';
 import { FakeXenstore, fillVifLikeLibxl, type FilledVif, type VifSpec } from './xenstore.js';
@@ -16,6 +16,13 @@ export interface HookWorld {
   readonly stateDir: string;
   /** Writes /…/configDir/<name>.cfg. */
   writeConfig(name: string, text: string): string;
+  /** The fake sysfs the hook reads device identities from (VIF_FIREWALL_SYSFS). */
+  readonly sysfsDir: string;
+  /**
+   * The environment a hook run needs here (fake xenstore, settings file, fake sysfs),
+   * with the fake sysfs brought up to date first.
+   */
+  hookEnv(): Promise<Record<string, string>>;
   /** Runs the hook inside dom0 with the fake xenstore on PATH. */
   run(args: readonly string[], env?: Record<string, string>): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /** online/offline as libxl calls them for a vif filled with fillVif. */
@@ -45,6 +52,7 @@ export async function createHookWorld(settings = '', dom0Options: Dom0Options = 
     settingsFile,
     `config_dirs = [ "${configDir}" ]\nlog_file = "${logFile}"\nstate_dir = "${stateDir}"\nsyslog = 0\n${settings}`,
   );
+  const sysfs = new FakeSysfs(dom0, join(dom0.tmpDir, 'sysfs'));
   const world: HookWorld = {
     dom0,
     xs,
@@ -52,6 +60,11 @@ export async function createHookWorld(settings = '', dom0Options: Dom0Options = 
     settingsFile,
     logFile,
     stateDir,
+    sysfsDir: sysfs.root,
+    async hookEnv() {
+      await sysfs.sync();
+      return { ...xs.env(), VIF_FIREWALL_CONF: settingsFile, VIF_FIREWALL_SYSFS: sysfs.root };
+    },
     writeConfig(name, text) {
       const file = join(configDir, `${name}.cfg`);
       writeFileSync(file, text);
@@ -59,7 +72,7 @@ export async function createHookWorld(settings = '', dom0Options: Dom0Options = 
     },
     async run(args, env = {}) {
       const r = await dom0.exec(HOOK, [...args], {
-        env: { ...xs.env(), VIF_FIREWALL_CONF: settingsFile, ...env },
+        env: { ...(await world.hookEnv()), ...env },
         extendEnv: false,
         reject: false,
         stdin: 'ignore',
@@ -71,7 +84,7 @@ export async function createHookWorld(settings = '', dom0Options: Dom0Options = 
       writeFileSync(xl, '#!/bin/bash\n"$HOOK" online type_if=vif\nexit $?\n', { mode: 0o755 });
       const r = await dom0.exec(xl, ['create', basename(file)], {
         cwd: dirname(file),
-        env: { ...xs.env(), VIF_FIREWALL_CONF: settingsFile, HOOK: hook, ...vif.env },
+        env: { ...(await world.hookEnv()), HOOK: hook, ...vif.env },
         extendEnv: false,
         reject: false,
         stdin: 'ignore',
@@ -93,6 +106,70 @@ export async function createHookWorld(settings = '', dom0Options: Dom0Options = 
     await dom0.exec(tool, ['-A', 'FORWARD', '-j', 'ADMIN']);
   }
   return world;
+}
+
+type Identity = { readonly device: string } | { readonly tunFlags: string } | undefined;
+
+/**
+ * A sysfs tree that holds what the hook checks before it touches a device: the identity
+ * Xen's devices have and test devices lack. A veth in dom0 whose first name is netback's
+ * (vifD.N) stands in for netback's vif, so it gets `device` → …/vif-D-N; one named as qemu's
+ * tap (vifD.N-emu) gets `tun_flags`. Bridges, uplinks, lo, dummies and veths named otherwise
+ * get nothing, as on a real host. The identity follows the device (by ifindex) through a
+ * rename, as the kernel's does; entries change only on a rename, so hook runs reading the
+ * tree while another run syncs it never miss their device.
+ */
+export class FakeSysfs {
+  private readonly identities = new Map<number, Identity>();
+  private syncing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly dom0: Dom0,
+    readonly root: string,
+  ) {}
+
+  sync(): Promise<void> {
+    this.syncing = this.syncing.then(() => this.syncNow());
+    return this.syncing;
+  }
+
+  private async syncNow(): Promise<void> {
+    const links = JSON.parse(String((await this.dom0.exec('ip', ['-d', '-j', 'link', 'show'])).stdout)) as {
+      ifindex: number;
+      ifname: string;
+      linkinfo?: { info_kind?: string };
+    }[];
+    for (const l of links) if (!this.identities.has(l.ifindex)) this.identities.set(l.ifindex, l.linkinfo?.info_kind === 'veth' ? identityOf(l.ifname) : undefined);
+    const net = join(this.root, 'class', 'net');
+    mkdirSync(net, { recursive: true });
+    const wanted = new Map(links.flatMap((l) => { const id = this.identities.get(l.ifindex); return id ? [[l.ifname, id] as const] : []; }));
+    for (const name of readdirSync(net)) if (!wanted.has(name)) rmSync(join(net, name), { recursive: true, force: true });
+    for (const [name, id] of wanted) {
+      const dir = join(net, name);
+      if (holds(dir, id)) continue;
+      rmSync(`${dir}.new`, { recursive: true, force: true });
+      mkdirSync(`${dir}.new`, { recursive: true });
+      if ('device' in id) symlinkSync(`../../../devices/xen-backend/${id.device}`, join(`${dir}.new`, 'device'));
+      else writeFileSync(join(`${dir}.new`, 'tun_flags'), id.tunFlags);
+      rmSync(dir, { recursive: true, force: true });
+      renameSync(`${dir}.new`, dir);
+    }
+  }
+}
+
+function holds(dir: string, id: NonNullable<Identity>): boolean {
+  if ('tunFlags' in id) return existsSync(join(dir, 'tun_flags'));
+  try {
+    return basename(readlinkSync(join(dir, 'device'))) === id.device;
+  } catch {
+    return false;
+  }
+}
+
+function identityOf(name: string): Identity {
+  const m = /^vif(\d+)\.(\d+)(-emu)?$/.exec(name);
+  if (!m) return undefined;
+  return m[3] ? { tunFlags: '0x1002\n' } : { device: `vif-${m[1]}-${m[2]}` };
 }
 
 /** The guest's addresses on the test networks (documentation ranges). */

@@ -11,7 +11,9 @@ import { execa, execaSync, type Options, type ResultPromise } from 'execa';
  *   dom0 netns (vfwt-<id>-dom0): bridge xenbr0 (STP off), br_netfilter on (bridge-nf-call-
  *   iptables/ip6tables=1, set inside this netns), IPv6 on, DAD off, no forwarding.
  *     ├─ addHost('uplink', …): netns vfwt-<id>-uplink, its eth0 ⇄ veth `h-uplink` in dom0,
- *     │  attached to the bridge and up (an unmanaged bridge port).
+ *     │  attached to the bridge and up (an unmanaged bridge port); with `bridge`, to another
+ *     │  bridge made by addBridge(); with `routedVia`, on no bridge at all: its dom0 end
+ *     │  carries dom0's addresses and dom0 routes to it (Dom0Options.forwarding).
  *     └─ addGuest('george', { dom0Dev: 'vif2.0', … }): netns vfwt-<id>-george, its eth0
  *        (up, addressed) ⇄ veth `vif2.0` in dom0, left DOWN, unattached, MTU untouched and
  *        MAC fe:ff:ff:ff:ff:ff: what netback hands to a hotplug script (attach: true bridges
@@ -92,6 +94,20 @@ export interface PeerOptions {
 export interface HostOptions extends PeerOptions {
   /** Name of its bridge port in dom0 (≤ 15 chars); default `h-<name>`. */
   dom0Dev?: string;
+  /** The bridge it is a port of (one made by addBridge); default the dom0's own bridge. */
+  bridge?: string;
+  /**
+   * A routed host instead of a bridged one: its dom0 end stays off every bridge and carries
+   * these addresses of dom0 (CIDR), like a second NIC or a VPN; with Dom0Options.forwarding,
+   * dom0 routes between it and the bridges.
+   */
+  routedVia?: { ipv4: string; ipv6?: string };
+}
+
+export interface BridgeOptions {
+  /** Addresses for dom0 itself on the bridge (CIDR), none by default. */
+  ipv4?: string;
+  ipv6?: string;
 }
 
 export interface GuestOptions extends PeerOptions {
@@ -145,6 +161,8 @@ export interface Dom0 extends Netns {
   readonly destroyed: boolean;
   addHost(name: string, opts: HostOptions): Promise<Peer>;
   addGuest(name: string, opts: GuestOptions): Promise<Peer>;
+  /** Another bridge in dom0 (STP off, snooping off, up), e.g. xenbr1 for a second guest network. */
+  addBridge(name: string, opts?: BridgeOptions): Promise<void>;
   /** A link in dom0 (`ip -d -j link show`), undefined when it does not exist. */
   link(dev: string): Promise<LinkInfo | undefined>;
   /** A sysctl's value inside dom0, e.g. net.bridge.bridge-nf-call-iptables. */
@@ -248,6 +266,14 @@ function splitCidr(cidr: string, defPrefix: number): { addr: string; cidr: strin
   const [addr, prefix] = cidr.split('/');
   if (!addr) throw new Error(`bad address ${JSON.stringify(cidr)}`);
   return { addr, cidr: `${addr}/${prefix ?? defPrefix}` };
+}
+
+/** `ip addr add` lines for dom0's own addresses on one of its links. */
+function addressLines(dev: string, opts: BridgeOptions): string {
+  return [
+    opts.ipv4 ? `ip addr add ${q(splitCidr(opts.ipv4, 24).cidr)} dev ${q(dev)}` : '',
+    opts.ipv6 ? `ip addr add ${q(splitCidr(opts.ipv6, 64).cidr)} dev ${q(dev)} nodad` : '',
+  ].join('\n');
 }
 
 /** Sysctls every netns gets, before any of its links exist (new links inherit `default`). */
@@ -452,10 +478,19 @@ class Dom0Impl extends Ns implements Dom0 {
         echo "br_netfilter is not available in this netns (modprobe br_netfilter failed?)" >&2; exit 1
       fi
       sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
-      ip link add ${q(this.bridge)} type bridge stp_state 0 forward_delay 0 mcast_snooping 0
-      ip link set ${q(this.bridge)} up
-      ${this.opts.ipv4 ? `ip addr add ${q(splitCidr(this.opts.ipv4, 24).cidr)} dev ${q(this.bridge)}` : ''}
-      ${this.opts.ipv6 ? `ip addr add ${q(splitCidr(this.opts.ipv6, 64).cidr)} dev ${q(this.bridge)} nodad` : ''}
+      `,
+    );
+    await this.addBridge(this.bridge, this.opts);
+  }
+
+  async addBridge(name: string, opts: BridgeOptions = {}): Promise<void> {
+    this.assertLive();
+    await nsScript(
+      this.name,
+      `
+      ip link add ${q(checkIfName(name))} type bridge stp_state 0 forward_delay 0 mcast_snooping 0
+      ip link set ${q(name)} up
+      ${addressLines(name, opts)}
       `,
     );
   }
@@ -469,7 +504,16 @@ class Dom0Impl extends Ns implements Dom0 {
     if (this.destroyed) throw new Error(`dom0 ${this.name} is destroyed`);
   }
 
-  private async addPeer(kind: 'host' | 'guest', label: string, o: PeerOptions, dom0Dev: string, dom0Mac: string | undefined, attach: boolean): Promise<Peer> {
+  private async addPeer(
+    kind: 'host' | 'guest',
+    label: string,
+    o: PeerOptions,
+    dom0Dev: string,
+    dom0Mac: string | undefined,
+    attach: boolean,
+    bridge = this.bridge,
+    routedVia?: BridgeOptions,
+  ): Promise<Peer> {
     this.assertLive();
     if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/.test(label)) throw new Error(`bad ${kind} name ${JSON.stringify(label)}`);
     if (this.labels.has(label) || label === 'dom0') throw new Error(`${kind} name ${label} already used in this dom0`);
@@ -485,7 +529,8 @@ class Dom0Impl extends Ns implements Dom0 {
       this.name,
       `
       ip link add ${q(dom0Dev)} ${dom0Mac ? `address ${q(dom0Mac)}` : ''} type veth peer name eth0 address ${q(mac)} netns ${q(name)}
-      ${attach ? `ip link set ${q(dom0Dev)} master ${q(this.bridge)}; ip link set ${q(dom0Dev)} up` : ''}
+      ${attach && !routedVia ? `ip link set ${q(dom0Dev)} master ${q(bridge)}; ip link set ${q(dom0Dev)} up` : ''}
+      ${routedVia ? `ip link set ${q(dom0Dev)} up; ${addressLines(dom0Dev, routedVia)}` : ''}
       `,
     );
     await nsScript(
@@ -504,7 +549,7 @@ class Dom0Impl extends Ns implements Dom0 {
   }
 
   addHost(name: string, opts: HostOptions): Promise<Peer> {
-    return this.addPeer('host', name, opts, opts.dom0Dev ?? `h-${name}`.slice(0, 15), undefined, true);
+    return this.addPeer('host', name, opts, opts.dom0Dev ?? `h-${name}`.slice(0, 15), undefined, true, opts.bridge, opts.routedVia);
   }
 
   addGuest(name: string, opts: GuestOptions): Promise<Peer> {

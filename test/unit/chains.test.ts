@@ -44,14 +44,32 @@ describe('compileVifChains', () => {
     ]);
   });
 
-  it('lets IPv6 neighbour discovery, router advertisements and DHCPv6 replies in whatever the policy', () => {
+  it('lets IPv6 neighbour discovery, router advertisements, MLD queries and DHCPv6 replies in whatever the policy', () => {
     expect(compileVifChains(set([]), 6, ctx).in).toEqual([
       '-m conntrack --ctstate INVALID -j DROP',
       '-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN',
       '-p ipv6-icmp -m icmp6 --icmpv6-type 135 -j RETURN',
       '-p ipv6-icmp -m icmp6 --icmpv6-type 136 -j RETURN',
       '-p ipv6-icmp -m icmp6 --icmpv6-type 134 -j RETURN',
+      '-p ipv6-icmp -m icmp6 --icmpv6-type 130 -j RETURN',
       '-p udp -m udp --sport 547 --dport 546 -j RETURN',
+      '-j DROP',
+    ]);
+  });
+
+  it('lets IPv6 neighbour discovery, router solicitations, MLD and DHCPv6 requests out whatever the policy', () => {
+    const drop = { ...set([]), policy: { in: 'drop', out: 'drop' } } as const;
+    expect(compileVifChains(drop, 6, ctx).out).toEqual([
+      '-m conntrack --ctstate INVALID -j DROP',
+      '-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN',
+      '-p ipv6-icmp -m icmp6 --icmpv6-type 135 -j RETURN',
+      '-p ipv6-icmp -m icmp6 --icmpv6-type 136 -j RETURN',
+      '-p ipv6-icmp -m icmp6 --icmpv6-type 133 -j RETURN',
+      '-p ipv6-icmp -m icmp6 --icmpv6-type 130 -j RETURN',
+      '-p ipv6-icmp -m icmp6 --icmpv6-type 131 -j RETURN',
+      '-p ipv6-icmp -m icmp6 --icmpv6-type 132 -j RETURN',
+      '-p ipv6-icmp -m icmp6 --icmpv6-type 143 -j RETURN',
+      '-p udp -m udp --sport 546 --dport 547 -j RETURN',
       '-j DROP',
     ]);
   });

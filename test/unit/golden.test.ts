@@ -23,7 +23,9 @@ describe('george.cfg → restore text', () => {
 
   for (const family of [4, 6] as const) {
     it(`IPv${family}`, async () => {
-      const text = installTransaction(empty, dev, compileVifChains(guest.ruleSet, family, { dev, domain: 'george' }), { acceptAllowed: true });
+      const addresses = antispoofSpec('full', guest.mac, guest.ip, 'george.cfg vif 0').ip ?? [];
+      const path = { dev, bridge: guest.bridge ?? 'xenbr0', addresses };
+      const text = installTransaction(empty, path, family, compileVifChains(guest.ruleSet, family, { dev, domain: 'george' }), { acceptAllowed: true });
       await expect(text).toMatchFileSnapshot(`../golden/george.v${family}.restore`);
     });
   }
