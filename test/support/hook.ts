@@ -53,6 +53,7 @@ export async function createHookWorld(settings = '', dom0Options: Dom0Options = 
     `config_dirs = [ "${configDir}" ]\nlog_file = "${logFile}"\nstate_dir = "${stateDir}"\nsyslog = 0\n${settings}`,
   );
   const sysfs = new FakeSysfs(dom0, join(dom0.tmpDir, 'sysfs'));
+  const env = { ...xs.env(), VIF_FIREWALL_CONF: settingsFile, VIF_FIREWALL_SYSFS: sysfs.root };
   const world: HookWorld = {
     dom0,
     xs,
@@ -63,16 +64,18 @@ export async function createHookWorld(settings = '', dom0Options: Dom0Options = 
     sysfsDir: sysfs.root,
     async hookEnv() {
       await sysfs.sync();
-      return { ...xs.env(), VIF_FIREWALL_CONF: settingsFile, VIF_FIREWALL_SYSFS: sysfs.root };
+      return { ...env };
     },
     writeConfig(name, text) {
       const file = join(configDir, `${name}.cfg`);
       writeFileSync(file, text);
       return file;
     },
-    async run(args, env = {}) {
+    async run(args, extra = {}) {
+      // Only hotplug calls check device identities: the others need no sync (a process each).
+      const base = ['online', 'offline', 'add', 'remove'].includes(args[0] ?? '') ? await world.hookEnv() : env;
       const r = await dom0.exec(HOOK, [...args], {
-        env: { ...(await world.hookEnv()), ...env },
+        env: { ...base, ...extra },
         extendEnv: false,
         reject: false,
         stdin: 'ignore',
