@@ -28,4 +28,12 @@ describe('diagnostics', () => {
     expect(renderDiagnostic('error', 'bad', at, () => undefined)).toEqual(['x.cfg:2:5: error: bad']);
     expect(renderDiagnostic('error', 'no place', undefined, () => '')).toEqual(['error: no place']);
   });
+
+  it('keeps a message on one line, and shows a long line around the column', () => {
+    expect(renderDiagnostic('error', 'bad "a\nb"', undefined, () => '')).toEqual(['error: bad "a\\nb"']);
+    const line = `${'x'.repeat(500)}!${'y'.repeat(500)}`;
+    const [, shown, caret] = renderDiagnostic('error', 'bang', { file: 'x.cfg', line: 1, col: 501 }, () => line);
+    expect(shown).toBe(`  …${'x'.repeat(100)}!${'y'.repeat(99)}…`);
+    expect(caret).toBe(`  ${' '.repeat(101)}^`);
+  });
 });
