@@ -1,5 +1,6 @@
 import { parseCidr } from '../rules/address.js';
-import type { Family } from '../rules/model.js';
+import { addressValue } from '../rules/cover.js';
+import type { Cidr, Family } from '../rules/model.js';
 import { effects } from './effects.js';
 import { oneLine, tryRun, type Ran } from './exec.js';
 
@@ -14,28 +15,42 @@ export const ROUNDS = 5;
 /**
  * Connection tracking outlives rules: a flow the old guest had stays ESTABLISHED and
  * would reach the next guest given the same address. Deletes every entry with one of the
- * addresses in its tuples: as sender, as receiver, and as the reply's sender (a DNAT port
- * forward to the guest), until a listing finds none. A network entry is skipped: conntrack
- * takes addresses. Returns problems for the log; never fails offline.
+ * addresses anywhere in its tuples (sender or receiver, of the original direction or of the
+ * reply, as after a DNAT port forward to the guest) until a listing finds none. A network
+ * entry is skipped: conntrack takes addresses. Returns problems for the log; never fails offline.
  */
 export async function forgetConnections(addresses: readonly string[]): Promise<string[]> {
   const hosts = addresses.flatMap((a) => {
     const c = parseCidr(a);
-    return c.ok && c.value.prefix === (c.value.family === 4 ? 32 : 128) ? [{ family: c.value.family, address: c.value.address }] : [];
+    return c.ok && c.value.prefix === (c.value.family === 4 ? 32 : 128) ? [c.value] : [];
   });
-  const filters = hosts.flatMap((h) => ['-s', '-d', '--reply-src'].map((option) => ({ host: h.address, args: [...familyArgs(h.family), option, h.address] })));
-  const { left, errors } = await untilGone(
-    filters,
-    async (pending) => (await Promise.all(pending.map((f) => conntrack(['-D', ...f.args])))).flatMap(failure),
-    async () => {
-      const listed = await Promise.all(filters.map(async (f) => ({ f, r: await conntrack(['-L', ...f.args]) })));
-      const unlisted = listed.flatMap(({ r }) => failure(r));
-      if (unlisted.length) throw new Error(unlisted[0]);
-      return listed.filter(({ r }) => r.stdout.trim() !== '').map(({ f }) => f);
-    },
-  );
-  const stuck = [...new Set(left.map((f) => f.host))];
-  return [...new Set([...(stuck.length ? [`conntrack: entries of ${stuck.join(', ')} are still tracked after ${ROUNDS} rounds of deletion`] : []), ...errors])];
+  if (hosts.length === 0) return [];
+  const tracked = () => stillTracked(hosts);
+  const deleteAll = async (pending: readonly Cidr[]) => {
+    const calls = pending.flatMap((h) => ['-s', '-d', '--reply-src', '--reply-dst'].map((option) => ['-D', ...familyArgs(h.family), option, h.address]));
+    return (await Promise.all(calls.map(conntrack))).flatMap(failure);
+  };
+  let first: Cidr[];
+  try {
+    first = await tracked();
+  } catch (e) {
+    return [`conntrack: cannot list the guest's connections: ${(e as Error).message}`];
+  }
+  const { left, errors } = await untilGone(first, deleteAll, tracked);
+  const stuck = left.length ? [`conntrack: entries of ${left.map((h) => h.address).join(', ')} are still tracked after ${ROUNDS} rounds of deletion`] : [];
+  return [...new Set([...stuck, ...errors])];
+}
+
+/** The hosts that one of the tracked connections (either direction of it) names; one listing per family. */
+async function stillTracked(hosts: readonly Cidr[]): Promise<Cidr[]> {
+  const families = [...new Set(hosts.map((h) => h.family))];
+  const seen = new Set<string>();
+  for (const [family, r] of await Promise.all(families.map(async (f) => [f, await conntrack(['-L', ...familyArgs(f)])] as const))) {
+    const failed = failure(r);
+    if (failed.length) throw new Error(failed[0]);
+    for (const m of r.stdout.matchAll(/(?:src|dst)=(\S+)/g)) seen.add(`${family} ${addressValue(m[1]!, family)}`);
+  }
+  return hosts.filter((h) => seen.has(`${h.family} ${addressValue(h.address, h.family)}`));
 }
 
 /**
