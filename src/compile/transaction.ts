@@ -186,30 +186,6 @@ export function uncoveredPaths({ dev, addresses }: DevicePath): string | undefin
   );
 }
 
-/** Everything of ours that one family's filter table holds, exactly, with a set of devices installed. */
-export interface ExpectedDispatch {
-  /** The rules of each builtin chain that jump to ours: one each. */
-  readonly jumps: Readonly<Record<HookChain, readonly string[]>>;
-  /**
-   * Each skeleton chain with its rules. Within a dispatch chain the rules of different devices
-   * stand in the order the devices were installed: compare them as a multiset. TOP_CHAIN's body is in order.
-   */
-  readonly chains: ReadonlyMap<string, readonly string[]>;
-}
-
-/**
- * What online and reload would leave in one family's filter table for these devices (their
- * dispatch and the skeleton; each device's own chains are compileVifChains'). Nothing of ours
- * at all when no device is installed. For `status`, to compare the kernel with.
- */
-export function expectedDispatch(paths: readonly DevicePath[], family: Family, options: InstallOptions): ExpectedDispatch {
-  if (paths.length === 0) return { jumps: { FORWARD: [], INPUT: [], OUTPUT: [] }, chains: new Map() };
-  const chains = new Map<string, string[]>(SKELETON_CHAINS.map((c) => [c, c === TOP_CHAIN ? [...SKELETON_BODY] : []]));
-  for (const path of paths) for (const [chain, spec] of dispatchRules(path, family, options)) chains.get(chain)!.push(spec);
-  const jumps = { FORWARD: [hookJump('FORWARD')], INPUT: [hookJump('INPUT')], OUTPUT: [hookJump('OUTPUT')] };
-  return { jumps, chains };
-}
-
 function sameLines(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
