@@ -43,3 +43,32 @@ export function unwrap<T>(r: Result<T>): T {
   if (!r.ok) throw r.error;
   return r.value;
 }
+
+/**
+ * Every error found in one reading of a config: reported together, so the admin fixes them
+ * in one go rather than one per attempt. As one line (log, xenstore) they are joined by "; ".
+ */
+export class HookErrors extends HookError {
+  constructor(readonly errors: readonly [HookError, HookError, ...HookError[]]) {
+    super(errors.map((e) => e.describe()).join('; '), errors[0].where);
+    this.name = 'HookErrors';
+  }
+
+  override describe(): string {
+    return this.message;
+  }
+}
+
+/** The errors an error stands for: itself, or each of a HookErrors. */
+export function errorsOf(e: HookError): readonly HookError[] {
+  return e instanceof HookErrors ? e.errors : [e];
+}
+
+/** A failure carrying every error given (at least one); the same error twice (a group used twice) is reported once. */
+export function failAll<T = never>(errors: readonly HookError[]): Result<T> {
+  const seen = new Set<string>();
+  const unique = errors.flatMap(errorsOf).filter((e) => !seen.has(e.describe()) && seen.add(e.describe()));
+  const [first, second, ...rest] = unique;
+  if (!first) throw new Error('failAll needs at least one error');
+  return { ok: false, error: second ? new HookErrors([first, second, ...rest]) : first };
+}

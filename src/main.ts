@@ -2,6 +2,8 @@ import minimist from 'minimist';
 import { setEffects } from './apply/effects.js';
 import { type Command, COMMON_BOOLEANS, EXIT, UsageError, checkOptions, describeError } from './cli/command.js';
 import { hotplugCommands } from './cli/hotplug.js';
+import { HookError } from './errors.js';
+import { fileSources, renderDiagnostics } from './report/diagnostic.js';
 import { operatorCommands } from './cli/operator.js';
 import { didYouMean } from './cli/suggest.js';
 
@@ -67,7 +69,10 @@ async function main(argv: readonly string[]): Promise<number> {
     });
     return await command.run(args);
   } catch (e) {
-    process.stderr.write(`vif-firewall ${command.name}: ${describeError(e)}\n`);
+    // An error in a config reads as a compiler's, with the line at fault; anything else names the command.
+    const located = e instanceof HookError && e.where !== undefined && !(e instanceof UsageError);
+    const text = located ? renderDiagnostics(e, fileSources()).join('\n') : `vif-firewall ${command.name}: ${describeError(e)}`;
+    process.stderr.write(`${text}\n`);
     if (e instanceof UsageError) {
       process.stderr.write(`${command.help}\n`);
       return EXIT.usage;

@@ -10,6 +10,7 @@ import { unwrap } from '../../src/errors.js';
 import { parseIfName } from '../../src/ifname.js';
 import { antispoofSpec } from '../../src/read/antispoof.js';
 import { readGuestRules } from '../../src/read/domainConfig.js';
+import { DEFAULT_SETTINGS } from '../../src/read/settings.js';
 
 export interface Guest {
   readonly domid: number;
@@ -24,7 +25,7 @@ export interface Guest {
  * equivalence() checks it against what sequential calls leave.
  */
 export async function bridgeBulkScript(configFile: string, guests: readonly Guest[]): Promise<string> {
-  const { ruleSet } = await readGuestRules(configFile, 0);
+  const { ruleSet } = await readGuestRules(configFile, 0, DEFAULT_SETTINGS);
   return guests
     .map((g, i) => bridgeInstallTransaction(unwrap(parseIfName(g.dev)), compileAntispoof(antispoofSpec('full', g.mac, undefined, 'bench'), ruleSet), i === 0) ?? '')
     .join('');

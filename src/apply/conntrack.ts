@@ -9,7 +9,7 @@ import { oneLine, tryRun, type Ran } from './exec.js';
  * the time) it stops at that entry with "such conntrack doesn't exist", leaving the rest. So a
  * pass deletes, a fresh listing says what is left, and the next pass takes that.
  */
-const ROUNDS = 5;
+export const ROUNDS = 5;
 
 /**
  * Connection tracking outlives rules: a flow the old guest had stays ESTABLISHED and
@@ -55,7 +55,7 @@ export async function cutFlows(select: (flows: readonly TrackedFlow[]) => Tracke
 }
 
 /** Removes, lists what is left, and again, at most ROUNDS times; a dry run makes one pass. Errors of the last pass only: earlier ones were retried. */
-async function untilGone<T>(first: readonly T[], remove: (items: readonly T[]) => Promise<string[]>, list: () => Promise<T[]>): Promise<{ left: readonly T[]; errors: string[] }> {
+export async function untilGone<T>(first: readonly T[], remove: (items: readonly T[]) => Promise<string[]>, list: () => Promise<T[]>): Promise<{ left: readonly T[]; errors: string[] }> {
   let pending = first;
   let errors: string[] = [];
   for (let round = 0; round < ROUNDS && pending.length > 0; round++) {

@@ -1,15 +1,15 @@
 import { writeJson } from './json.js';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { HookError, type Where, formatWhere, unwrap } from '../errors.js';
+import { HookError, type Where, errorsOf, unwrap } from '../errors.js';
 import { analyseRuleSet, type Finding, unusedSets } from '../lint/analyse.js';
 import { lintAllowsEverything, lintConfigKeys } from '../lint/config.js';
 import { MAC_STAND_IN, antispoofLevelOf, antispoofSpec } from '../read/antispoof.js';
-import { guestRulesOf, locateDomainConfig } from '../read/domainConfig.js';
+import { readConfigText } from '../read/configFile.js';
+import { guestRulesOf, keyRuleSet, locateDomainConfig } from '../read/domainConfig.js';
 import { DEFAULT_SETTINGS, DEFAULT_SETTINGS_FILE, readSettings, type Settings } from '../read/settings.js';
 import type { RuleSet } from '../rules/model.js';
-import { parseRuleSet } from '../rules/parse.js';
+import { fileSources, renderDiagnostic } from '../report/diagnostic.js';
 import { getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
 import { type Command, EXIT, describeError } from './command.js';
@@ -23,7 +23,10 @@ Runs online's own validation on each domain config (found by name in config_dirs
 does, or the file given) and on the hook's settings (/etc/xen/vif-firewall.conf, or
 VIF_FIREWALL_CONF): every firewall key's rules, firewall_antispoof, and the mac= and ip= of
 each vif in the vif list (which xl hands to online through xenstore). An error here is an
-error online reports when the guest starts: its vif then fails to come up.
+error online reports when the guest starts: its vif then fails to come up. The rules are
+read as online reads them: the host's firewall_default first (unless the guest opts out),
+each "use NAME" expanded from the settings' group_NAME. Every error is reported, as
+file:line:col: error: message, then the source line and a caret under the column.
 
 Warns, as file:line:col: warning: …, of what online accepts but you probably did not mean:
 rules that can never match (shadowed by an earlier rule), duplicate rules, addresses of the
@@ -42,7 +45,7 @@ exit: 0 online would accept every config (warnings allowed), 1 it would refuse o
     const targets = args._.map(String);
     const read = await readSettings(process.env).then(
       (settings) => ({ settings, problems: [] as Problem[] }),
-      (e: unknown) => ({ settings: DEFAULT_SETTINGS, problems: [problemOf(e)] }),
+      (e: unknown) => ({ settings: DEFAULT_SETTINGS, problems: problemsOf(e) }),
     );
     const results: { file: string; problems: Problem[] }[] = [];
     // Online reads the settings first: an error there refuses every guest.
@@ -50,7 +53,7 @@ exit: 0 online would accept every config (warnings allowed), 1 it would refuse o
     const ruleSets: RuleSet[] = [];
     for (const target of targets) {
       const found = await configOf(target, read.settings);
-      results.push('error' in found ? { file: target, problems: [found.error] } : { file: found.file, problems: await checkFile(found.file, read.settings, ruleSets) });
+      results.push('errors' in found ? { file: target, problems: found.errors } : { file: found.file, problems: await checkFile(found.file, read.settings, ruleSets) });
     }
     // Named sets none of the checked configs uses: warned at their definitions in the settings.
     const unused = unusedSets(read.settings.sets, ruleSets).map(warningOf);
@@ -63,11 +66,13 @@ exit: 0 online would accept every config (warnings allowed), 1 it would refuse o
         problems: r.problems.map((p) => ({ severity: p.severity, file: p.where?.file ?? r.file, line: p.where?.line ?? null, col: p.where?.col ?? null, message: p.message })),
       }));
       writeJson({ ok: !failed, files });
-    } else
+    } else {
+      const sources = fileSources();
       for (const r of results) {
-        for (const p of r.problems) process.stdout.write(`${p.where ? formatWhere(p.where) : r.file}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.message}\n`);
+        for (const p of r.problems) process.stdout.write(`${(p.where ? renderDiagnostic(p.severity, p.message, p.where, sources) : [`${r.file}: ${p.severity}: ${p.message}`]).join('\n')}\n`);
         if (r.problems.length === 0) process.stdout.write(`${r.file}: ok\n`);
       }
+    }
     return failed ? EXIT.failed : EXIT.ok;
   },
 };
@@ -78,20 +83,21 @@ interface Problem {
   readonly message: string;
 }
 
-function problemOf(e: unknown, where?: Where): Problem {
-  if (e instanceof HookError) return { severity: 'error', where: e.where ?? where, message: e.message };
-  return { severity: 'error', where, message: describeError(e) };
+/** Every error an exception stands for (a rule list reports all of its errors at once). */
+function problemsOf(e: unknown, where?: Where): Problem[] {
+  if (e instanceof HookError) return errorsOf(e).map((one) => ({ severity: 'error', where: one.where ?? where, message: one.message }));
+  return [{ severity: 'error', where, message: describeError(e) }];
 }
 
 const warningOf = (f: Finding): Problem => ({ severity: 'warning', where: f.at, message: f.message });
 
 /** A path names a file; a bare name is a domain, found as online finds it when replayed. */
-async function configOf(target: string, settings: Settings): Promise<{ file: string } | { error: Problem }> {
+async function configOf(target: string, settings: Settings): Promise<{ file: string } | { errors: Problem[] }> {
   if (existsSync(target) || target.includes('/')) return { file: resolveShown(target) };
   try {
     return { file: (await locateDomainConfig(target, settings.configDirs)).file };
   } catch (e) {
-    return { error: problemOf(e) };
+    return { errors: problemsOf(e) };
   }
 }
 
@@ -103,29 +109,30 @@ function resolveShown(target: string): string {
 async function checkFile(file: string, settings: Settings, ruleSets: RuleSet[]): Promise<Problem[]> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readConfigText(file, 'domain config');
   } catch (e) {
-    return [problemOf(new HookError(`cannot read ${file}: ${(e as Error).message}`))];
+    return problemsOf(e instanceof HookError ? e : new HookError(`cannot read ${file}: ${(e as Error).message}`));
   }
   const parsed = parseXlConfig(text, file);
-  if (!parsed.ok) return [problemOf(parsed.error)];
+  if (!parsed.ok) return problemsOf(parsed.error);
   const cfg = parsed.value;
   const problems: Problem[] = [];
   const attempt = <T>(f: () => T, where?: Where): T | undefined => {
     try {
       return f();
     } catch (e) {
-      problems.push(problemOf(e, where));
+      problems.push(...problemsOf(e, where));
       return undefined;
     }
   };
-  // Every list of rules online may read, each once (firewall serves every vif without its own key).
+  // Every list of rules online may read, each once (firewall serves every vif without its own
+  // key); without any, the host's defaults still apply, checked with the guest's opt-out.
   const keys = [...cfg.settings.keys()].filter((k) => k === 'firewall' || /^firewall_vif\d+$/.test(k));
-  for (const key of keys) {
-    const lines = attempt(() => unwrap(getStringList(cfg, key)) ?? []);
-    const ruleSet = lines && attempt(() => unwrap(parseRuleSet(lines, { sets: settings.sets })));
-    if (ruleSet) ruleSets.push(ruleSet);
-    if (ruleSet && lines) problems.push(...[...analyseRuleSet(ruleSet), ...lintAllowsEverything(ruleSet, lines)].map(warningOf));
+  for (const key of keys.length > 0 ? keys : [undefined]) {
+    const expanded = attempt(() => keyRuleSet(cfg, key, settings));
+    if (!expanded) continue;
+    ruleSets.push(expanded.ruleSet);
+    problems.push(...[...analyseRuleSet(expanded.ruleSet), ...lintAllowsEverything(expanded.ruleSet, expanded.lines)].map(warningOf));
   }
   const level = attempt(() => antispoofLevelOf(cfg, 'firewall_antispoof'));
   const vifs = attempt(() => unwrap(getStringList(cfg, 'vif')));
@@ -133,7 +140,7 @@ async function checkFile(file: string, settings: Settings, ruleSets: RuleSet[]):
   for (let devid = 0; devid < (vifs?.length ?? 0); devid++) {
     const guest = (() => {
       try {
-        return guestRulesOf(text, file, devid, { sets: settings.sets });
+        return guestRulesOf(text, file, devid, settings);
       } catch {
         return undefined; // its rules' error is reported above
       }
@@ -154,5 +161,8 @@ async function checkFile(file: string, settings: Settings, ruleSets: RuleSet[]):
   problems.push(...lintConfigKeys(cfg, vifs?.length).map(warningOf));
   if (keys.length === 0) problems.push({ severity: 'warning', where: undefined, message: 'no firewall key: the default policies apply (inbound dropped)' });
   const at = (p: Problem) => (p.where ? p.where.line * 1e6 + p.where.col : Number.MAX_SAFE_INTEGER);
-  return problems.sort((a, b) => at(a) - at(b));
+  // The host's defaults are in every key's rule set: what is wrong with them is said once.
+  const key = (p: Problem) => `${p.severity} ${p.where ? `${p.where.file}:${p.where.line}:${p.where.col}` : ''} ${p.message}`;
+  const unique = problems.filter((p, i) => problems.findIndex((q) => key(q) === key(p)) === i);
+  return unique.sort((a, b) => (a.where?.file === b.where?.file ? at(a) - at(b) : a.where?.file === file ? -1 : 1));
 }

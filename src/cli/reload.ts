@@ -123,8 +123,7 @@ async function reload(target: string | undefined, json: boolean, settings: Setti
 
 async function plan(record: VifRecord, settings: Settings) {
   const configFile = existsSync(record.configFile) ? record.configFile : (await locateDomainConfig(record.domain, settings.configDirs)).file;
-  const env = { sets: settings.sets };
-  const [guest, before] = await Promise.all([readGuestRules(configFile, record.devid, env), installedOf(record, env).catch(() => undefined)]);
+  const [guest, before] = await Promise.all([readGuestRules(configFile, record.devid, settings), installedOf(record, settings).catch(() => undefined)]);
   const guestNets: Cidr[] = record.ip.flatMap((a) => {
     const c = parseCidr(a);
     return c.ok ? [c.value] : [];

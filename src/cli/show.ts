@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { compileFirewall } from '../compile/chains.js';
 import { parseInstalled, type Installed } from '../compile/installed.js';
 import { installTransaction, uncoveredPaths } from '../compile/transaction.js';
@@ -7,11 +5,12 @@ import { antispoofWarning, compileAntispoof } from '../compile/antispoof.js';
 import { bridgeInstallTransaction } from '../compile/bridge.js';
 import { MAC_STAND_IN, antispoofSpec } from '../read/antispoof.js';
 import { readInstalled } from '../apply/netfilter.js';
-import { HookError, unwrap } from '../errors.js';
+import { unwrap } from '../errors.js';
 import { parseIfName } from '../ifname.js';
-import { locateDomainConfig, readGuestRules } from '../read/domainConfig.js';
+import { locateTarget, readGuestRules, requireVif } from '../read/domainConfig.js';
 import { readSettings } from '../read/settings.js';
 import { describeRuleSet } from '../report/describe.js';
+import { originData } from '../report/origin.js';
 import { type Command, EXIT, UsageError } from './command.js';
 import { writeJson } from './json.js';
 
@@ -49,15 +48,9 @@ no vif N, 2 bad usage`,
     const devid = args.vif === undefined ? 0 : Number(args.vif);
     if (!/^\d+$/.test(String(args.vif ?? 0)) || !Number.isSafeInteger(devid)) throw new UsageError(`--vif takes a vif index (0, 1, …), not "${args.vif}"`);
     const settings = await readSettings(process.env);
-    const { file, how } =
-      existsSync(target) || target.includes('/')
-        ? { file: resolve(target), how: 'given on the command line' }
-        : await locateDomainConfig(target, settings.configDirs);
-    const guest = await readGuestRules(file, devid, { sets: settings.sets });
-    if (args.vif !== undefined && devid >= guest.vifs && guest.key !== `firewall_vif${devid}`)
-      throw new HookError(
-        `${file} has no vif ${devid}: its vif list has ${guest.vifs === 1 ? '1 entry (vif 0)' : `${guest.vifs} entries${guest.vifs ? ` (vif 0 to ${guest.vifs - 1})` : ''}`}, and there is no firewall_vif${devid} key`,
-      );
+    const { file, how } = await locateTarget(target, settings.configDirs);
+    const guest = await readGuestRules(file, devid, settings);
+    if (args.vif !== undefined) requireVif(guest, devid, file);
     const dev = unwrap(parseIfName(args.dev ?? guest.vifname ?? `vifD.${devid}`));
     const domain = guest.domain ?? target;
     const bodies = compileFirewall(guest.ruleSet, { dev, domain });
@@ -81,13 +74,13 @@ no vif N, 2 bad usage`,
     ];
     const basis = kernel ? 'the tables as the kernel holds them now' : 'empty tables (run as root to compare with the kernel)';
     if (args.json) {
-      const rules = guest.ruleSet.rules.map((r) => ({ line: r.at.line, col: r.at.col, text: r.text, action: r.action, direction: r.direction, matches: r.matches, from: r.from, to: r.to }));
+      const rules = guest.ruleSet.rules.map((r) => ({ line: r.at.line, col: r.at.col, origin: originData(r), text: r.text, action: r.action, direction: r.direction, matches: r.matches, from: r.from, to: r.to }));
       writeJson({ file, found: how, key: guest.key ?? null, domain, device: dev, devid, antispoof: level, warnings, rules, policy: guest.ruleSet.policy, log: guest.ruleSet.log, basis, restore });
       return EXIT.ok;
     }
     const out = [
       `domain config ${file}: ${how}`,
-      `${file}: ${guest.key ? `${guest.key}, ${guest.ruleSet.rules.length} rules` : 'no firewall key: default policies'} for vif ${devid} (device ${dev})`,
+      `${file}: ${guest.key ? `${guest.key}, ${guest.ruleSet.rules.length} rules` : `no firewall key: ${guest.ruleSet.rules.length} host default rules, default policies`} for vif ${devid} (device ${dev})`,
       ...warnings.map((w) => `warning: ${w}`),
       '',
       ...describeRuleSet(guest.ruleSet).map((l) => `  ${l}`),

@@ -38,11 +38,11 @@ function sysctl(name: string): string | undefined {
 
 async function recorded(record: VifRecord, settings: Settings): Promise<RecordedVif> {
   const [installed, config] = await Promise.all([
-    installedOf(record, { sets: settings.sets }).catch((e: unknown) => ({ error: `what was installed cannot be rebuilt from its record: ${describeError(e)}` })),
+    installedOf(record, settings).catch((e: unknown) => ({ error: `what was installed cannot be rebuilt from its record: ${describeError(e)}` })),
     (async () => {
       if (!existsSync(record.configFile)) return { error: `${record.configFile} is gone` };
       try {
-        const guest = await readGuestRules(record.configFile, record.devid, { sets: settings.sets });
+        const guest = await readGuestRules(record.configFile, record.devid, settings);
         return { lines: guest.lines.map((l) => l.value), antispoof: guest.antispoof ?? settings.antispoof };
       } catch (e) {
         return { error: describeError(e) };

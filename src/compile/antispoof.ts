@@ -3,7 +3,7 @@ import { parseCidr } from '../rules/address.js';
 import { addressValue } from '../rules/cover.js';
 import { INFRASTRUCTURE } from '../rules/services.js';
 import { eui64LinkLocal, type Mac } from '../rules/mac.js';
-import type { AntispoofLevel, Cidr, Match, RuleSet } from '../rules/model.js';
+import type { AntispoofLevel, Cidr, Family, Match, RuleSet } from '../rules/model.js';
 
 /** What xenstore says of the device, and how much of it the guest's frames must match. */
 export interface AntispoofSpec {
@@ -28,18 +28,40 @@ export function compileAntispoof(spec: AntispoofSpec, ruleSet: RuleSet): string[
     // VLAN-tagged frames and other protocols would carry addresses the checks below never see.
     'meta protocol != { arp, ip, ip6 } drop',
     ...rogueInfrastructure(ruleSet),
-    ...(spec.ip ? addressRules(spec.mac, spec.ip) : []),
+    ...addressRules(spec),
   ];
 }
 
+/** What level full drops of a guest playing the network's infrastructure, and the nft rule that does. */
+export interface RogueBlock {
+  readonly family: Family;
+  /** The service that, named in an `allow out` rule, lifts the block. */
+  readonly match: Match;
+  readonly what: string;
+  readonly rule: string;
+}
+
 /** Rogue DHCP(v6) servers and routers, unless an `allow out` rule names the service (`allow out dhcp-server`). */
-function rogueInfrastructure(ruleSet: RuleSet): string[] {
-  const blocks: [Match, string][] = [
-    [INFRASTRUCTURE.dhcpServer, 'meta protocol ip meta l4proto udp udp sport 67 drop'],
-    [INFRASTRUCTURE.dhcpv6Server, 'meta protocol ip6 meta l4proto udp udp sport 547 drop'],
-    [INFRASTRUCTURE.router, 'icmpv6 type nd-router-advert drop'],
+export function rogueBlocks(ruleSet: RuleSet): RogueBlock[] {
+  const blocks: RogueBlock[] = [
+    { family: 4, match: INFRASTRUCTURE.dhcpServer, what: 'a DHCP server', rule: 'meta protocol ip meta l4proto udp udp sport 67 drop' },
+    { family: 6, match: INFRASTRUCTURE.dhcpv6Server, what: 'a DHCPv6 server', rule: 'meta protocol ip6 meta l4proto udp udp sport 547 drop' },
+    { family: 6, match: INFRASTRUCTURE.router, what: 'a router', rule: 'icmpv6 type nd-router-advert drop' },
   ];
-  return blocks.filter(([match]) => !allowsOut(ruleSet, match)).map(([, rule]) => rule);
+  return blocks.filter((b) => !allowsOut(ruleSet, b.match));
+}
+
+function rogueInfrastructure(ruleSet: RuleSet): string[] {
+  return rogueBlocks(ruleSet).map((b) => b.rule);
+}
+
+/** The source addresses level full lets a guest use, by family (IPv6: its link-local address too); undefined without `ip`. */
+export function ownSources(spec: AntispoofSpec): Record<Family, readonly Cidr[]> | undefined {
+  if (!spec.ip) return undefined;
+  return {
+    4: spec.ip.filter((c) => c.family === 4),
+    6: [unwrap(parseCidr(eui64LinkLocal(spec.mac))), ...spec.ip.filter((c) => c.family === 6)],
+  };
 }
 
 /** The same match, not one that merely covers it: `allow out udp` does not make a guest a DHCP server. */
@@ -54,9 +76,11 @@ function allowsOut(ruleSet: RuleSet, match: Match): boolean {
  * `::` only for what a host sends before it has an address (duplicate address detection, MLD);
  * and neighbour advertisements only for those same IPv6 addresses.
  */
-function addressRules(mac: Mac, ip: readonly Cidr[]): string[] {
-  const v4 = ip.filter((c) => c.family === 4).map(cidrText);
-  const v6 = [unwrap(parseCidr(eui64LinkLocal(mac))), ...ip.filter((c) => c.family === 6)];
+function addressRules(spec: AntispoofSpec): string[] {
+  const own = ownSources(spec);
+  if (!own) return [];
+  const v4 = own[4].map(cidrText);
+  const v6 = own[6];
   return [
     `arp saddr ip != ${set(['0.0.0.0', ...v4])} drop`,
     'ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return',

@@ -1,6 +1,7 @@
 import type { IfName } from '../ifname.js';
 import { basename } from 'node:path';
 import { type Side, sideOf } from '../rules/cover.js';
+import { BUILT_IN } from '../rules/builtin.js';
 import { icmpCode } from '../rules/icmp.js';
 import type {
   Cidr,
@@ -70,33 +71,12 @@ function stateRules(): string[] {
   return ['-m conntrack --ctstate INVALID -j DROP', '-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN'];
 }
 
-/**
- * Traffic without which a guest's network does not work at all, let through whatever the
- * policy: IPv6 neighbour discovery and router solicitation/advertisement (unlike ARP it
- * runs over IP, so ip6tables sees it), multicast listener discovery (MLD: the reports and
- * done messages with which the guest joins and leaves IPv6 multicast groups, including its
- * own solicited-node groups that ND needs behind a snooping switch, and the queries it
- * answers with reports), and the DHCP replies/requests of the guest as a client.
- * Conntrack does not track ND, RS/RA nor MLD, so these never count as ESTABLISHED.
- */
+/** The traffic let through whatever the rules and the policy (rules/builtin.ts). */
 function infrastructureRules(family: Family, direction: Direction): string[] {
-  if (family === 4) {
-    return direction === 'in'
-      ? ['-p udp -m udp --sport 67 --dport 68 -j RETURN']
-      : ['-p udp -m udp --sport 68 --dport 67 -j RETURN'];
-  }
-  const icmp6 = (type: string) => `-p ipv6-icmp -m icmp6 --icmpv6-type ${type} -j RETURN`;
-  const named = (type: string) => icmp6(icmpCode('icmpv6', type));
-  const nd = [named('neighbour-solicitation'), named('neighbour-advertisement')];
-  return direction === 'in'
-    ? [...nd, named('router-advertisement'), icmp6(MLD.query), '-p udp -m udp --sport 547 --dport 546 -j RETURN']
-    : [...nd, named('router-solicitation'), ...MLD_FROM_GUEST.map(icmp6), '-p udp -m udp --sport 546 --dport 547 -j RETURN'];
+  return BUILT_IN.filter((b) => b.family === family && b.direction === direction).flatMap((b) =>
+    matchSpecs(b.match, family).map((spec) => `${spec} -j RETURN`),
+  );
 }
-
-/** MLD's ICMPv6 types (RFC 2710, RFC 3810); ip6tables has no names for them. */
-const MLD = { query: '130', report: '131', done: '132', report2: '143' } as const;
-/** All of MLD a guest may send: reports and done messages, and queries when it is the link's querier. */
-const MLD_FROM_GUEST = [MLD.query, MLD.report, MLD.done, MLD.report2];
 
 function compileRule(rule: Rule, family: Family): string[] {
   const sources = selectors(sideOf(rule, 'from'), family, 'src');

@@ -103,7 +103,7 @@ async function readGuest(ctx: CallContext): Promise<Guest> {
   const located = await locateDomainConfig(domain, settings.configDirs, ctx.parentPid);
   narrate(`domain config ${located.file}: ${located.how}`);
   const configFile = located.file;
-  const rules = await readGuestRules(configFile, inv.devid, { sets: settings.sets });
+  const rules = await readGuestRules(configFile, inv.devid, settings);
   return { domain, backend, dev, created, bridge, configFile, rules };
 }
 

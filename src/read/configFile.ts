@@ -9,7 +9,7 @@ import { HookError } from '../errors.js';
 export const CONFIG_MAX_BYTES = 1024 * 1024;
 
 /**
- * The text of a config file, read only if it is a regular file of at most CONFIG_MAX_BYTES.
+ * The text of a config file, read only if it is a regular file (or /dev/null) of at most CONFIG_MAX_BYTES.
  * O_NONBLOCK makes opening a named pipe return at once (a blocking open would wait for a
  * writer forever, with libxl waiting on us); fstat of what was opened then refuses it.
  * A failure to open is thrown as it comes (callers tell ENOENT apart); a refusal is a HookError.
@@ -18,7 +18,7 @@ export async function readConfigText(file: string, what: string): Promise<string
   const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   try {
     const stat = await handle.stat();
-    if (!stat.isFile()) throw new HookError(`${what} ${file} is not a regular file (${kindOf(stat)}): refusing to read it`);
+    if (!stat.isFile() && !isNullDevice(stat)) throw new HookError(`${what} ${file} is not a regular file (${kindOf(stat)}): refusing to read it`);
     // Room for one byte past the limit, so a file that grew after fstat is caught too.
     const buffer = Buffer.allocUnsafe(CONFIG_MAX_BYTES + 1);
     let length = 0;
@@ -32,6 +32,11 @@ export async function readConfigText(file: string, what: string): Promise<string
   } finally {
     await handle.close();
   }
+}
+
+/** /dev/null (major 1, minor 3): the usual way to say "an empty file", e.g. VIF_FIREWALL_CONF=/dev/null for the defaults. */
+function isNullDevice(stat: Stats): boolean {
+  return stat.isCharacterDevice() && stat.rdev === ((1 << 8) | 3);
 }
 
 function kindOf(stat: Stats): string {

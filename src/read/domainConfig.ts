@@ -1,9 +1,12 @@
 import { existsSync } from 'node:fs';
 import { readFile, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { HookError, unwrap } from '../errors.js';
-import { type RuleEnv, parseRuleSet, type RuleLine } from '../rules/parse.js';
-import { DEFAULT_POLICY, type AntispoofLevel, type RuleSet } from '../rules/model.js';
+import { parseGuestRuleSet, type ExpandedRules } from '../rules/groups.js';
+import type { AntispoofLevel, RuleSet } from '../rules/model.js';
+import type { RuleLine } from '../rules/parse.js';
+import { DEFAULT_SETTINGS, DEFAULT_SETTINGS_FILE, type Settings } from './settings.js';
+import type { XlConfig } from '../xlconfig/model.js';
 import { antispoofLevelOf } from './antispoof.js';
 import { readConfigText } from './configFile.js';
 import { quote } from '../report/text.js';
@@ -39,6 +42,18 @@ export async function locateDomainConfig(domain: string, configDirs: readonly st
   );
 }
 
+/** An operator command's argument: a path names a file as it is (resolved), a bare name a domain, found as online finds it when replayed. */
+export async function locateTarget(target: string, configDirs: readonly string[]): Promise<LocatedConfig> {
+  return existsSync(target) || target.includes('/') ? { file: resolve(target), how: 'given on the command line' } : locateDomainConfig(target, configDirs);
+}
+
+/** `--vif N` must name a vif of the config: an entry of its vif list, or a firewall_vifN key. */
+export function requireVif(guest: GuestRules, devid: number, file: string): void {
+  if (devid < guest.vifs || guest.key === `firewall_vif${devid}`) return;
+  const entries = guest.vifs === 1 ? '1 entry (vif 0)' : `${guest.vifs} entries${guest.vifs ? ` (vif 0 to ${guest.vifs - 1})` : ''}`;
+  throw new HookError(`${file} has no vif ${devid}: its vif list has ${entries}, and there is no firewall_vif${devid} key`);
+}
+
 /** A domain name names a file inside config_dirs only if it cannot lead out of them. */
 function usableAsFileName(domain: string): boolean {
   return domain !== '.' && domain !== '..' && !/[/\x00-\x1f\x7f]/.test(domain);
@@ -70,13 +85,13 @@ export interface GuestRules {
   readonly antispoof: AntispoofLevel | undefined;
   /** Which key the rules came from (`firewall_vif1`, `firewall`), or undefined for the defaults. */
   readonly key: string | undefined;
-  /** That key's lines as written (none for the defaults). */
+  /** The lines the rule set was parsed from: the host's defaults, then the key's lines, each group expanded in place (each line with its origin). */
   readonly lines: readonly RuleLine[];
   readonly warnings: readonly string[];
 }
 
-/** The rules for one device: `firewall_vifN` replaces `firewall` for devid N. `env` has the named sets of vif-firewall.conf. */
-export async function readGuestRules(file: string, devid: number, env: RuleEnv = {}): Promise<GuestRules> {
+/** The rules for one device: `firewall_vifN` replaces `firewall` for devid N; settings has the groups, defaults and named sets. */
+export async function readGuestRules(file: string, devid: number, settings: Settings = DEFAULT_SETTINGS): Promise<GuestRules> {
   let text: string;
   try {
     text = await readConfigText(file, 'domain config');
@@ -84,10 +99,11 @@ export async function readGuestRules(file: string, devid: number, env: RuleEnv =
     if (e instanceof HookError) throw e;
     throw new HookError(`cannot read domain config ${file}: ${(e as Error).message}`);
   }
-  return guestRulesOf(text, file, devid, env);
+  return guestRulesOf(text, file, devid, settings);
 }
 
-export function guestRulesOf(text: string, file: string, devid: number, env: RuleEnv = {}): GuestRules {
+/** settings gives the groups a rule may use and the host's defaults, which go first unless the guest opts out. */
+export function guestRulesOf(text: string, file: string, devid: number, settings: Settings = DEFAULT_SETTINGS): GuestRules {
   const cfg = unwrap(parseXlConfig(text, file));
   const domain = unwrap(getString(cfg, 'name'))?.value;
   const vifList = unwrap(getStringList(cfg, 'vif')) ?? [];
@@ -95,13 +111,13 @@ export function guestRulesOf(text: string, file: string, devid: number, env: Rul
   const vifs = vifList.length;
   const [vifname, mac, ip, bridge] = [spec.get('vifname'), spec.get('mac'), spec.get('ip'), spec.get('bridge')];
   const antispoof = antispoofLevelOf(cfg, 'firewall_antispoof');
-  for (const key of [`firewall_vif${devid}`, 'firewall']) {
-    const lines = unwrap(getStringList(cfg, key));
-    if (lines) return { ruleSet: unwrap(parseRuleSet(lines, env)), domain, vifs, vifname, mac, ip, bridge, antispoof, key, lines, warnings: [] };
-  }
+  const key = [`firewall_vif${devid}`, 'firewall'].find((k) => cfg.settings.has(k));
+  if (key) return { ...keyRuleSet(cfg, key, settings), domain, vifs, vifname, mac, ip, bridge, antispoof, key, warnings: [] };
+  const { ruleSet, lines } = keyRuleSet(cfg, undefined, settings);
+  const defaults = ruleSet.rules.length > 0 ? "the host's firewall_default rules, then " : '';
   return {
     antispoof,
-    ruleSet: { rules: [], policy: DEFAULT_POLICY, log: { in: false, out: false } },
+    ruleSet,
     domain,
     vifs,
     vifname,
@@ -109,9 +125,23 @@ export function guestRulesOf(text: string, file: string, devid: number, env: Rul
     ip,
     bridge,
     key: undefined,
-    lines: [],
-    warnings: [`${file} has no firewall key: default policies apply (inbound dropped, outbound accepted)`],
+    lines,
+    warnings: [`${file} has no firewall key: ${defaults}the default policies apply (inbound dropped, outbound accepted)`],
   };
+}
+
+/** The rule set of one firewall key of the config (none: the host's defaults alone), as online reads it. */
+export function keyRuleSet(cfg: XlConfig, key: string | undefined, settings: Settings): ExpandedRules {
+  const own = key === undefined ? [] : (unwrap(getStringList(cfg, key)) ?? []);
+  return unwrap(parseGuestRuleSet(own, settings.shared, defaultsWanted(cfg), settings.file ?? DEFAULT_SETTINGS_FILE, { sets: settings.sets }));
+}
+
+/** A guest's `firewall_default = "off"` keeps the host's defaults out of its rule set. */
+function defaultsWanted(cfg: XlConfig): boolean {
+  const v = unwrap(getString(cfg, 'firewall_default'));
+  if (!v || v.value === 'on') return true;
+  if (v.value === 'off') return false;
+  throw new HookError(`firewall_default in a guest's config takes "off" (or "on"), not "${v.value}": the defaults themselves are set in the hook's settings`, v.at);
 }
 
 /** A vif spec of xl-network-configuration(5): `key=value` pairs separated by commas. */

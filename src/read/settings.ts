@@ -5,6 +5,7 @@ import { parseCidr } from '../rules/address.js';
 import { getNumber, getString, getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
 import type { XlConfig } from '../xlconfig/model.js';
+import type { RuleGroup, SharedRules } from '../rules/groups.js';
 import { readConfigText } from './configFile.js';
 import { quote } from '../report/text.js';
 import type { AntispoofLevel, Cidr } from '../rules/model.js';
@@ -27,6 +28,8 @@ export interface Settings {
   readonly sets: ReadonlyMap<string, NamedSet>;
   /** The file these came from, when there was one. */
   readonly file: string | undefined;
+  /** group_NAME lists and firewall_default. */
+  readonly shared: SharedRules;
 }
 
 /** A named address set as vif-firewall.conf defines it. */
@@ -49,9 +52,11 @@ export const DEFAULT_SETTINGS: Settings = {
   antispoof: 'full',
   sets: new Map(),
   file: undefined,
+  shared: { groups: new Map(), defaults: [] },
 };
 
-const KNOWN_KEYS = ['config_dirs', 'log_file', 'state_dir', 'accept_allowed', 'lock_timeout', 'syslog', 'antispoof'];
+const KNOWN_KEYS = ['config_dirs', 'log_file', 'state_dir', 'accept_allowed', 'lock_timeout', 'syslog', 'antispoof', 'firewall_default', 'group_NAME', 'set_NAME'];
+const GROUP_KEY = /^group_([._0-9a-z]+)$/;
 
 /** VIF_FIREWALL_CONF names another file; a file named that way must exist, the default one may not. */
 export async function readSettings(env: NodeJS.ProcessEnv): Promise<Settings> {
@@ -70,7 +75,7 @@ export async function readSettings(env: NodeJS.ProcessEnv): Promise<Settings> {
 export function parseSettings(text: string, file: string): Settings {
   const cfg = unwrap(parseXlConfig(text, file));
   for (const [key, s] of cfg.settings)
-    if (!KNOWN_KEYS.includes(key) && !key.startsWith(SET_KEY))
+    if (!KNOWN_KEYS.includes(key) && !key.startsWith(SET_KEY) && !GROUP_KEY.test(key))
       throw new HookError(`unknown setting "${key}" (known: ${KNOWN_KEYS.join(', ')})`, s.at);
   const flag = (key: string, dflt: boolean): boolean => {
     const n = unwrap(getNumber(cfg, key));
@@ -92,6 +97,7 @@ export function parseSettings(text: string, file: string): Settings {
     antispoof: antispoofLevelOf(cfg, 'antispoof') ?? DEFAULT_SETTINGS.antispoof,
     sets: namedSets(cfg),
     file,
+    shared: sharedRulesOf(cfg),
   };
 }
 
@@ -116,6 +122,16 @@ function namedSets(cfg: XlConfig): Map<string, NamedSet> {
     sets.set(name, { members, at: setting.at });
   }
   return sets;
+}
+
+/** The groups and defaults as lines; their rules are parsed where a guest uses them, with the guest's. */
+function sharedRulesOf(cfg: XlConfig): SharedRules {
+  const groups = new Map<string, RuleGroup>();
+  for (const [key, s] of cfg.settings) {
+    const name = GROUP_KEY.exec(key)?.[1];
+    if (name) groups.set(name, { name, at: s.at, lines: unwrap(getStringList(cfg, key)) ?? [] });
+  }
+  return { groups, defaults: unwrap(getStringList(cfg, 'firewall_default')) ?? [] };
 }
 
 /**

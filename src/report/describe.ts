@@ -1,10 +1,11 @@
 import { ruleFamilies, sideOf } from '../rules/cover.js';
+import { describeOrigin } from './origin.js';
 import type { Cidr, Match, PortRange, Rule, RuleSet } from '../rules/model.js';
 import { protocolText } from '../rules/protocols.js';
 
 /** A rule set in plain words, one line per rule, for `show`. */
 export function describeRuleSet(ruleSet: RuleSet): string[] {
-  const lines = ruleSet.rules.map((r) => `line ${r.at.line}: ${describeRule(r)}`);
+  const lines = ruleSet.rules.map((r) => `${describeOrigin(r)}: ${describeRule(r)}`);
   for (const dir of ['in', 'out'] as const) {
     const what = dir === 'in' ? 'to the guest' : 'from the guest';
     lines.push(`policy: ${ruleSet.policy[dir]} all other traffic ${what}${ruleSet.log[dir] ? ', logged first (rate limited)' : ''}`);

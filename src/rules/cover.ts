@@ -64,12 +64,14 @@ export function sidePresent(side: Side, family: Family): boolean {
   return !isPlainSide(side) || addressesIn(side.cidrs, family).length > 0;
 }
 
-/** Whether the side takes an address of family, with each set's members as read. */
-export function sideHolds(side: Side, family: Family, value: bigint): boolean {
+/** Whether the side takes an address of family (undefined: unknown), with each set's members as read. */
+export function sideHolds(side: Side, family: Family, value: bigint | undefined): boolean {
   const listed = [...side.cidrs, ...side.sets.flatMap((s) => s.members)];
-  if (side.negated) return !listed.some((c) => cidrHolds(c, family, value));
+  // An unknown address is taken only by a side that takes every address of the family.
+  const holds = (c: Cidr) => (value === undefined ? c.family === family && c.prefix === 0 : cidrHolds(c, family, value));
+  if (side.negated) return value !== undefined && !listed.some(holds);
   if (side.cidrs.length === 0 && side.sets.length === 0) return true;
-  return listed.some((c) => cidrHolds(c, family, value));
+  return listed.some(holds);
 }
 
 /** The families whose table holds the rule: it has a match there and addresses on both sides. */

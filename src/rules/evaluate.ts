@@ -20,9 +20,12 @@ export interface Flow {
   readonly proto: 'tcp' | 'udp' | 'sctp' | 'icmp' | 'icmpv6' | 'other';
   /** For `other`: the IP protocol number (47 for GRE); when unknown, only rules for any protocol take the flow. */
   readonly protocol?: number;
-  /** An address of `family`, in any of its text forms (conntrack prints 192.0.2.1, 2001:db8::1). */
-  readonly source: string;
-  readonly destination: string;
+  /**
+   * An address of `family`, in any of its text forms (conntrack prints 192.0.2.1, 2001:db8::1);
+   * when unknown, only rules taking every address of the family on that side take the flow.
+   */
+  readonly source?: string;
+  readonly destination?: string;
   /** tcp/udp/sctp; when unknown, only rules without ports take the flow. */
   readonly dport?: number;
   /** tcp/udp/sctp; when unknown, only rules without a source port take the flow. */
@@ -47,11 +50,17 @@ const POLICY_DECISION: Record<PolicyAction, Action> = { accept: 'allow', drop: '
  * misread flow would end or keep a connection for no reason.
  */
 export function decide(ruleSet: RuleSet, flow: Flow): Action {
-  return decidingRule(ruleSet, flow)?.action ?? POLICY_DECISION[ruleSet.policy[flow.direction]];
+  return decision(ruleSet, flow).action;
 }
 
-/** The first rule that takes the flow, or undefined when the policy decides (see decide). */
-export function decidingRule(ruleSet: RuleSet, flow: Flow): Rule | undefined {
+/** What decides a flow: the first rule of its direction that takes it, or (no rule) the policy. */
+export interface Decision {
+  readonly action: Action;
+  readonly rule?: Rule;
+}
+
+/** decide, saying which rule decided. */
+export function decision(ruleSet: RuleSet, flow: Flow): Decision {
   const source = flowAddress(flow.source, flow.family);
   const destination = flowAddress(flow.destination, flow.family);
   const takes = (rule: Rule) =>
@@ -59,16 +68,19 @@ export function decidingRule(ruleSet: RuleSet, flow: Flow): Rule | undefined {
     rule.matches.some((m) => matchTakes(m, flow)) &&
     sideHolds(sideOf(rule, 'from'), flow.family, source) &&
     sideHolds(sideOf(rule, 'to'), flow.family, destination);
-  return ruleSet.rules.find(takes);
+  const rule = ruleSet.rules.find(takes);
+  return rule ? { action: rule.action, rule } : { action: POLICY_DECISION[ruleSet.policy[flow.direction]] };
 }
 
-function flowAddress(text: string, family: Family): bigint {
+function flowAddress(text: string | undefined, family: Family): bigint | undefined {
+  if (text === undefined) return undefined;
   const value = addressValue(text, family);
   if (value === undefined) throw new HookError(`"${text}" is not an IPv${family} address`);
   return value;
 }
 
-function matchTakes(match: Match, flow: Flow): boolean {
+/** Whether a protocol match takes the flow (family, protocol, ports, ICMP type); addresses aside. */
+export function matchTakes(match: Match, flow: Flow): boolean {
   if (!matchFamilies(match).includes(flow.family)) return false;
   switch (match.proto) {
     case 'any':

@@ -109,7 +109,25 @@ export interface Rule {
   readonly rejectWith?: RejectAnswer;
   /** The rule's text as written, for logs and `show`. */
   readonly text: string;
+  /** Where the rule's own text is: the guest's config, or the settings file for a group's or a default rule. */
   readonly at: Where;
+  /** How the rule got into the guest's rule set; absent when the guest's config names it itself. */
+  readonly origin?: Origin;
+}
+
+/** A `use NAME` that brought a group's rules in. */
+export interface GroupUse {
+  readonly group: string;
+  /** The `use` itself: in the guest's config, in firewall_default, or in another group. */
+  readonly at: Where;
+}
+
+/** Where a rule came from when the guest's config does not name it itself (see report/origin.ts). */
+export interface Origin {
+  /** From the host's firewall_default, not the guest's config. */
+  readonly hostDefault: boolean;
+  /** The uses that led to the rule, outermost first; empty when the rule was written out. */
+  readonly via: readonly GroupUse[];
 }
 
 export interface RuleSet {

@@ -1,4 +1,4 @@
-import { type Result, type Where, fail, ok } from '../errors.js';
+import { HookError, type Result, type Where, fail, failAll, ok } from '../errors.js';
 import { parseCidr } from './address.js';
 import { FAMILIES, matchFamilies } from './cover.js';
 import { type IcmpProto, icmpType, icmpTypeNames } from './icmp.js';
@@ -11,6 +11,7 @@ import {
   type Family,
   type Limit,
   type Match,
+  type Origin,
   type PolicyAction,
   type PortProto,
   type PortRange,
@@ -27,6 +28,8 @@ import { SERVICES } from './services.js';
 export interface RuleLine {
   readonly value: string;
   readonly at: Where;
+  /** Set when the line came from a group or firewall_default; the rule made of it carries it. */
+  readonly origin?: Origin;
 }
 
 const STATEMENTS = ['allow', 'drop', 'reject', 'policy', 'log'] as const;
@@ -62,31 +65,43 @@ const ICMP_LABEL: Record<IcmpProto, string> = { icmp: 'ICMP', icmpv6: 'ICMPv6' }
 const FAMILY_NAME: Record<Family, string> = { 4: 'IPv4', 6: 'IPv6' };
 
 /**
- * Parses the rules of one guest, in order. Stops at the first error, which points at the
- * token at fault (or where a missing one should be), so the admin fixes one thing at a time.
+ * Parses the rules of one guest, in order. Reports every rule at fault, each error pointing
+ * at the token at fault (or where a missing one should be), so the admin fixes them all at once.
  */
 export function parseRuleSet(lines: readonly RuleLine[], env: RuleEnv = {}): Result<RuleSet> {
   const rules: Rule[] = [];
+  const errors: HookError[] = [];
   const policy: Record<Direction, PolicyAction> = { ...DEFAULT_POLICY };
   const log: Record<Direction, boolean> = { in: false, out: false };
   const settingsSeen = new Map<string, Setting>();
   for (const line of lines) {
     const parsed = parseStatement(line, env);
-    if (!parsed.ok) return parsed;
+    if (!parsed.ok) {
+      errors.push(parsed.error);
+      continue;
+    }
     const statement = parsed.value;
     if (statement.kind === 'rule') {
-      rules.push(statement.rule);
+      rules.push(line.origin ? { ...statement.rule, origin: line.origin } : statement.rule);
+      continue;
+    }
+    // One guest's policy, set where its other rules are: a group is shared by guests that differ.
+    if (line.origin) {
+      errors.push(new HookError(`${statement.kind} belongs in the guest's own config: a group or firewall_default holds rules only`, statement.at));
       continue;
     }
     // Silently letting the last one win would hide which policy is in force.
     const key = `${statement.kind} ${statement.direction}`;
     const first = settingsSeen.get(key);
-    if (first) return fail(`${key} is already set on line ${first.at.line} ("${first.text}"); keep one`, statement.at);
+    if (first) {
+      errors.push(new HookError(`${key} is already set on line ${first.at.line} ("${first.text}"); keep one`, statement.at));
+      continue;
+    }
     settingsSeen.set(key, statement);
     if (statement.kind === 'policy') policy[statement.direction] = statement.action;
     else log[statement.direction] = true;
   }
-  return ok({ rules, policy, log });
+  return errors.length > 0 ? failAll(errors) : ok({ rules, policy, log });
 }
 
 interface SettingBase {
@@ -625,7 +640,7 @@ function shift(at: Where, cols: number): Where {
   return { ...at, col: at.col + cols };
 }
 
-function orList(words: readonly string[], conjunction = 'or'): string {
+export function orList(words: readonly string[], conjunction = 'or'): string {
   return words.length <= 1 ? words.join('') : `${words.slice(0, -1).join(', ')} ${conjunction} ${words.at(-1)}`;
 }
 
@@ -656,7 +671,7 @@ function lower(word: string): string {
 }
 
 /** The candidates closest to word within their typo allowance; none when the word is too short (or too long) to tell. */
-function closest(word: string, candidates: Iterable<string>): string[] {
+export function closest(word: string, candidates: Iterable<string>): string[] {
   if (word.length > SUGGEST_MAX_LENGTH) return [];
   let best = Infinity;
   let found: string[] = [];

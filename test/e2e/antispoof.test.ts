@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createHookWorld, net, type HookWorld } from '../support/hook.js';
+import { framesArriving, FRAMES } from '../support/frames.js';
 import { destroyAllDom0s, listenTcp, pings, requireRoot, tcpConnects, type Peer } from '../support/netns.js';
 
 /**
@@ -11,7 +11,6 @@ import { destroyAllDom0s, listenTcp, pings, requireRoot, tcpConnects, type Peer 
  * and a guest's traffic to dom0 itself under its out rules.
  */
 
-const FRAMES = resolve('test/support/frames.py');
 const DOM0 = '192.0.2.2';
 const ip = (cidr: string) => cidr.split('/')[0]!;
 
@@ -23,15 +22,6 @@ ${extra}]
 `;
 
 afterEach(destroyAllDom0s);
-
-/** Which frames of the kinds frames.py knows reach `receiver` while `sender` sends the given kinds. */
-async function framesArriving(receiver: Peer, sender: Peer, kinds: readonly string[], ipv4 = sender.ipv4): Promise<string[]> {
-  const sniffer = receiver.exec('/usr/bin/python3', [FRAMES, 'sniff', 'eth0', '2'], { reject: false, stdin: 'ignore' });
-  await new Promise<void>((ready) => sniffer.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && ready()));
-  await sleep(300); // scapy opens its socket just after saying so
-  await sender.exec('/usr/bin/python3', [FRAMES, 'send', 'eth0', kinds.join(','), ipv4]);
-  return String((await sniffer).stdout).split('\n').filter((l) => l && l !== 'ready');
-}
 
 /** The MAC `ns` holds for addr, or undefined. */
 async function neighbour(ns: Peer, addr: string): Promise<string | undefined> {

@@ -36,7 +36,25 @@ describe('vif-firewall check', () => {
     expect(r.stdout.split('\n')).toEqual([
       `${file}:3:4: warning: duplicate of line 2 ("allow in tcp 22")`,
       `${file}:4:4: warning: icmp only matches IPv4: 2001:db8::1 is never used`,
-      `${file}:6:33: port 99999 out of range 1-65535`,
+      `${file}:6:33: error: port 99999 out of range 1-65535`,
+      '  firewall_vif1 = [ "allow in tcp 99999" ]',
+      '                                  ^',
+    ]);
+  });
+
+  it('reports every error of every key, with the line and a caret, and the groups and defaults of the settings', async () => {
+    const settings = write('vif-firewall.conf', 'group_web = [ "allow in tcp 80" ]\nfirewall_default = [ "allow in tcp 22 from 198.51.100.0/24" ]\n');
+    const file = write('groups.cfg', 'firewall = [ "use web", "use mail", "allow in tcp 0" ]\nfirewall_vif1 = [ "use web", "allow in tcp 80" ]\n');
+    const r = await execa(HOOK, ['check', file], { reject: false, stdin: 'ignore', env: { VIF_FIREWALL_CONF: settings } });
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout.split('\n')).toEqual([
+      `${file}:1:30: error: unknown group "mail": groups are defined in ${settings} as group_NAME = [ "…" ]`,
+      '  firewall = [ "use web", "use mail", "allow in tcp 0" ]',
+      '                               ^',
+      `${file}:1:51: error: port 0 out of range 1-65535`,
+      '  firewall = [ "use web", "use mail", "allow in tcp 0" ]',
+      '                                                    ^',
+      `${file}:2:31: warning: duplicate of line 1 ("allow in tcp 80")`,
     ]);
   });
 
@@ -44,7 +62,7 @@ describe('vif-firewall check', () => {
     const file = write('syntax.cfg', 'name = "a"\nfirewall = [ "allow in tcp 22"\n');
     const r = await check(file, join(dir, 'missing.cfg'));
     expect(r.exitCode).toBe(1);
-    expect(r.stdout).toMatch(new RegExp(`^${file}:2:12: unterminated list`));
+    expect(r.stdout).toMatch(new RegExp(`^${file}:2:12: error: unterminated list`));
     expect(r.stdout).toContain(`cannot read ${join(dir, 'missing.cfg')}`);
     expect((await check()).exitCode).toBe(2);
   });

@@ -28,7 +28,7 @@ describe.skipIf(!requireRoot('operator command tests'))('operator commands', () 
     const r = await w.run(['show', 'george']);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain(`${file}: firewall, 2 rules for vif 0 (device vifD.0)`);
-    expect(r.stdout).toContain('line 2: allow traffic to the guest, TCP to port 22 (IPv4 and IPv6)');
+    expect(r.stdout).toContain('george.cfg:2: allow traffic to the guest, TCP to port 22 (IPv4 and IPv6)');
     expect(r.stdout).toContain('-A vif-fw-in-vifD.0 -s 192.0.2.77/32 -p tcp -m tcp --dport 80 -j RETURN');
     const json = JSON.parse((await w.run(['show', file, '--dev', 'vif2.0', '--json'])).stdout);
     expect(json.device).toBe('vif2.0');

@@ -267,7 +267,7 @@ describe.skipIf(skipReason !== undefined)('the Debian package', () => {
     const guest = await w.dom0.addGuest('george', { dom0Dev: 'vif2.0', ...net.guest(0) });
     w.writeConfig('george', 'firewall = [ "allow in tcp 22" ]\n');
     const vif = w.fillVif({ domid: 2, devid: 0, name: 'george', ip: '192.0.2.10' });
-    const env = { ...w.xs.env(), VIF_FIREWALL_CONF: w.settingsFile, ...vif.env };
+    const env = { ...(await w.hookEnv()), VIF_FIREWALL_CONF: w.settingsFile, ...vif.env };
     const hook = async (args: string[]) => {
       const r = await w.dom0.exec(HOOK, args, { env, extendEnv: false, reject: false, stdin: 'ignore' });
       return { exitCode: r.exitCode ?? -1, stderr: String(r.stderr) };

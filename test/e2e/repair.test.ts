@@ -42,7 +42,7 @@ describe('vif-firewall-repair.service', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vfw-units-'));
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     for (const unit of readdirSync('packaging').filter((f) => f.endsWith('.service'))) {
-      const text = readFileSync(join('packaging', unit), 'utf8').replaceAll('/etc/xen/scripts/vif-firewall', HOOK);
+      const text = readFileSync(join('packaging', unit), 'utf8').replace(/(?:\/[\w.-]+)+\/vif-firewall\b/g, HOOK);
       writeFileSync(join(dir, unit), text);
     }
     const units = readdirSync(dir).map((u) => join(dir, u));
@@ -96,7 +96,7 @@ describe.skipIf(!requireRoot('repair tests'))('vif-firewall repair after a forei
     for (const vif of vifs) expect((await w.online(vif)).exitCode).toBe(0);
     expect(repaired).toBe(await w.tables());
     expect(w.log()).toMatch(/ info: repair: reinstalled vif3\.0/);
-  });
+  }, 180_000);
 
   it('reinstalls what was installed, not what a config edited since says', async () => {
     w = await createHookWorld();

@@ -60,7 +60,7 @@ describe.skipIf(!requireRoot('status tests'))('vif-firewall status', () => {
       expect(again.first, what).toBe('2 vifs: 2 ok; firewall in force');
       expect(again.exitCode, what).toBe(0);
     }
-  });
+  }, 300_000);
 
   it('shows a hand edit as the spec lines that differ, and config drift as rule words', async () => {
     const [george] = await twoGuests();

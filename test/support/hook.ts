@@ -53,6 +53,7 @@ export async function createHookWorld(settings = '', dom0Options: Dom0Options = 
     `config_dirs = [ "${configDir}" ]\nlog_file = "${logFile}"\nstate_dir = "${stateDir}"\nsyslog = 0\n${settings}`,
   );
   const sysfs = new FakeSysfs(dom0, join(dom0.tmpDir, 'sysfs'));
+  const env = { ...xs.env(), VIF_FIREWALL_CONF: settingsFile, VIF_FIREWALL_SYSFS: sysfs.root };
   const world: HookWorld = {
     dom0,
     xs,
@@ -63,16 +64,18 @@ export async function createHookWorld(settings = '', dom0Options: Dom0Options = 
     sysfsDir: sysfs.root,
     async hookEnv() {
       await sysfs.sync();
-      return { ...xs.env(), VIF_FIREWALL_CONF: settingsFile, VIF_FIREWALL_SYSFS: sysfs.root };
+      return { ...env };
     },
     writeConfig(name, text) {
       const file = join(configDir, `${name}.cfg`);
       writeFileSync(file, text);
       return file;
     },
-    async run(args, env = {}) {
+    async run(args, extra = {}) {
+      // Only hotplug calls check device identities: the others need no sync (a process each).
+      const base = ['online', 'offline', 'add', 'remove'].includes(args[0] ?? '') ? await world.hookEnv() : env;
       const r = await dom0.exec(HOOK, [...args], {
-        env: { ...(await world.hookEnv()), ...env },
+        env: { ...base, ...extra },
         extendEnv: false,
         reject: false,
         stdin: 'ignore',
@@ -121,16 +124,24 @@ type Identity = { readonly device: string } | { readonly tunFlags: string } | un
  */
 export class FakeSysfs {
   private readonly identities = new Map<number, Identity>();
-  private syncing: Promise<void> = Promise.resolve();
+  private running: Promise<void> = Promise.resolve();
+  private queued: Promise<void> | undefined;
 
   constructor(
     private readonly dom0: Dom0,
     readonly root: string,
   ) {}
 
+  /** Brings the tree up to date. Calls made while one runs share the next run: fifty hooks at once cost two. */
   sync(): Promise<void> {
-    this.syncing = this.syncing.then(() => this.syncNow());
-    return this.syncing;
+    this.queued ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        this.running = this.syncNow();
+        return this.running;
+      });
+    return this.queued;
   }
 
   private async syncNow(): Promise<void> {

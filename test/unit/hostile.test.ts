@@ -128,6 +128,7 @@ describe('files', () => {
     expect((await readConfigText(big, 'domain config')).length).toBe(CONFIG_MAX_BYTES);
     await expect(readConfigText(scratch, 'settings')).rejects.toThrow(`settings ${scratch} is not a regular file (a directory)`);
     await expect(readConfigText('/dev/zero', 'settings')).rejects.toThrow('is not a regular file (a device)');
+    expect(await readConfigText('/dev/null', 'settings')).toBe('');
     const fifo = join(scratch, 'fifo.cfg');
     execFileSync('mkfifo', [fifo]);
     const started = performance.now();

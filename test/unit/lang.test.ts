@@ -39,7 +39,7 @@ const compiled = (value: string, family: 4 | 6): readonly string[] => {
 
 describe('every.cfg → restore text (every new form, both families)', () => {
   const file = 'test/fixtures/lang/every.cfg';
-  const guest = guestRulesOf(readFileSync(file, 'utf8'), file, 0, env);
+  const guest = guestRulesOf(readFileSync(file, 'utf8'), file, 0, settings);
   const empty = parseInstalled('*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n');
   for (const family of [4, 6] as const) {
     it(`IPv${family}`, async () => {

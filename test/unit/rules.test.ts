@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { type Result, unwrap } from '../../src/errors.js';
+import { type Result, errorsOf, unwrap } from '../../src/errors.js';
 import { icmpType, icmpTypeNames } from '../../src/rules/icmp.js';
 import { DEFAULT_POLICY, type Match, type Port, type PortRange, type Rule, type RuleSet } from '../../src/rules/model.js';
 import { parseRuleSet } from '../../src/rules/parse.js';
@@ -357,8 +357,15 @@ describe('parseRuleSet: errors', () => {
     expect(errorOf('allow in ssh', ' \t ')).toEqual({ message: 'empty rule', col: 11, line: 2 });
   });
 
-  it('stops at the first error', () => {
-    expect(errorOf('allow in tcp 0', 'bogus')).toMatchObject({ message: 'port 0 out of range 1-65535', line: 1 });
+  it('reports every rule at fault, in order, and parses the rest', () => {
+    const r = parseRuleSet(lines(['allow in tcp 0', 'allow in ssh', 'bogus', 'policy in drop', 'policy in reject']));
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(errorsOf(r.error).map((e) => [e.where!.line, e.where!.col, e.message])).toEqual([
+      [1, colOf('allow in tcp 0', '0'), 'port 0 out of range 1-65535'],
+      [3, colOf('bogus', 'bogus'), 'expected allow, drop, reject, policy or log at the start of a rule, got "bogus"'],
+      [5, colOf('policy in reject', 'policy'), 'policy in is already set on line 4 ("policy in drop"); keep one'],
+    ]);
   });
 });
 
