@@ -158,7 +158,8 @@ async function reloadSets(settings: Settings): Promise<void> {
   });
   const names = new Set(swapped.map(([name]) => name));
   // A guest whose config no longer reads is left alone here: its own reload reports why.
-  const plans = await Promise.all((await listRecords(settings.stateDir)).map((r) => plan(r, settings).catch(() => undefined)));
+  const records = names.size > 0 ? await listRecords(settings.stateDir) : [];
+  const plans = await Promise.all(records.map((r) => plan(r, settings).catch(() => undefined)));
   const affected = plans.filter((p) => p && p.guestNets.length > 0 && setsUsed(p.ruleSet).some((s) => names.has(s.name)));
   const flows = affected.length > 0 ? await listTrackedFlows() : [];
   const log = new HookLog(settings.logFile, settings.syslog, 'reload --sets');

@@ -2,13 +2,15 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { unwrap } from '../../src/errors.js';
 import { type Finding, analyseRuleSet } from '../../src/lint/analyse.js';
+import { parseSettings } from '../../src/read/settings.js';
+import { parseGuestRuleSet } from '../../src/rules/groups.js';
 import { parseRuleSet } from '../../src/rules/parse.js';
 
 const FILE = 'g.cfg';
 /** Each string's opening quote is at column 1, so a rule, positioned at its first word, is at column 2. */
 const RULE_COL = 2;
-const analyse = (...values: string[]): Finding[] =>
-  analyseRuleSet(unwrap(parseRuleSet(values.map((value, i) => ({ value, at: { file: FILE, line: i + 1, col: 1 } })))));
+const lineOf = (value: string, i: number) => ({ value, at: { file: FILE, line: i + 1, col: 1 } });
+const analyse = (...values: string[]): Finding[] => analyseRuleSet(unwrap(parseRuleSet(values.map(lineOf))));
 /** Findings as `line: message`, which is how an admin reads them. */
 const lint = (...values: string[]): string[] => analyse(...values).map((f) => `${f.at.line}: ${f.message}`);
 
@@ -238,8 +240,14 @@ describe('analyseRuleSet: README.md', () => {
 
   it('finds nothing in the examples of the rule language', () => {
     const examples = blocks(section);
+    // The named sets and groups its examples use, as the README's vif-firewall.conf defines them.
+    const conf = [...section.matchAll(/^(?:set|group)_\w+ += \[.*\]/gm)].map((m) => m[0]).join('\n');
+    const settings = parseSettings(conf, 'vif-firewall.conf');
     expect(examples.length).toBeGreaterThanOrEqual(4);
-    for (const rules of examples) expect(lint(...rules), rules.join('\n')).toEqual([]);
+    for (const rules of examples) {
+      const { ruleSet } = unwrap(parseGuestRuleSet(rules.map(lineOf), settings.shared, false, 'vif-firewall.conf', { sets: settings.sets }));
+      expect(analyseRuleSet(ruleSet).map((f) => `${f.at.line}: ${f.message}`), rules.join('\n')).toEqual([]);
+    }
   });
 
   it('finds the SSH rule of the opening example decided by the one before it', () => {
