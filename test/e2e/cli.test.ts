@@ -90,10 +90,10 @@ describe('usage errors: exit 2, one message, nothing done', () => {
     [['show', 'web', '--jsno'], 'unknown option --jsno: did you mean --json?'],
     [['status', 'web', 'db'], 'name at most one domain or vif, not web db'],
     [['reload'], 'name one domain or vif, or give --all'],
-    [['reload', 'web', 'db'], 'name one domain or vif, or give --all, not web db'],
+    [['reload', 'web', 'db'], 'name one domain or vif, or give --all or --sets, not web db'],
     [['sweep', 'now'], 'takes no arguments, got now'],
     [['sweep', '--dryrun'], 'unknown option --dryrun: did you mean --dry-run?'],
-    [['check'], 'name at least one config file'],
+    [['check'], 'name at least one domain or config file'],
   ];
   for (const [args, message] of cases)
     it(`vif-firewall ${args.join(' ')}`, async () => {
