@@ -93,7 +93,7 @@ describe('usage errors: exit 2, one message, nothing done', () => {
     [['reload', 'web', 'db'], 'name one domain or vif, or give --all, not web db'],
     [['sweep', 'now'], 'takes no arguments, got now'],
     [['sweep', '--dryrun'], 'unknown option --dryrun: did you mean --dry-run?'],
-    [['check'], 'name at least one config file'],
+    [['check'], 'name at least one domain or config file'],
   ];
   for (const [args, message] of cases)
     it(`vif-firewall ${args.join(' ')}`, async () => {
