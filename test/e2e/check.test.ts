@@ -69,7 +69,7 @@ describe('vif-firewall check', () => {
 
   it('--json: a versioned object, one entry per file, each problem with its severity and position', async () => {
     const file = write('json.cfg', 'firewal = [ "allow in tcp 22" ]\nfirewall = [ "allow in tcp 22", "allow in tcp 22", "allow in tcp 0" ]\n');
-    const r = await execa(HOOK, ['check', '--json', file], { reject: false, stdin: 'ignore', env: { VIF_FIREWALL_CONF: '/dev/null' } });
+    const r = await execa(HOOK, ['check', '--json', file], { reject: false, stdin: 'ignore', env: { VIF_FIREWALL_CONF: write('empty.conf', '') } });
     expect(r.exitCode).toBe(1);
     expect(JSON.parse(r.stdout)).toEqual({
       version: 1,

@@ -45,13 +45,16 @@ describe.skipIf(!requireRoot('operator command tests'))('operator commands', () 
     chmodSync(dir, 0o755);
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'bad.cfg');
+    // No settings: an empty file (the hook refuses to read a device such as /dev/null).
+    const settings = join(dir, 'empty.conf');
+    writeFileSync(settings, '', { mode: 0o644 });
     writeFileSync(file, 'firewall = [\n  "allow in tcp 22",\n  "allow sideways tcp 22",\n]\n', { mode: 0o644 });
     const { execa } = await import('execa');
-    const r = await execa('runuser', ['-u', 'nobody', '--', HOOK, 'show', file], { reject: false, env: { VIF_FIREWALL_CONF: '/dev/null' } });
+    const r = await execa('runuser', ['-u', 'nobody', '--', HOOK, 'show', file], { reject: false, env: { VIF_FIREWALL_CONF: settings } });
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain(`${file}:3:10: `);
     writeFileSync(file, 'firewall = [ "allow in tcp 22" ]\n');
-    const ok = await execa('runuser', ['-u', 'nobody', '--', HOOK, 'show', file], { reject: false, env: { VIF_FIREWALL_CONF: '/dev/null' } });
+    const ok = await execa('runuser', ['-u', 'nobody', '--', HOOK, 'show', file], { reject: false, env: { VIF_FIREWALL_CONF: settings } });
     expect(ok.stderr).toBe('');
     expect(ok.stdout).toContain('against empty tables');
   });
