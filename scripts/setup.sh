@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 declare -A NEED=(
   [iptables-restore]=iptables [ip]=iproute2 [nc]=netcat-openbsd [conntrack]=conntrack
   [modprobe]=kmod [ping]=iputils-ping [flock]=util-linux [logger]=bsdutils [sysctl]=procps [nft]=nftables
+  [ebtables]=ebtables    # the benchmark only: its same-protection reference (scripts/baseline-same.sh)
   [scapy]=python3-scapy  # tests only: crafted frames (test/support/frames.py)
 )
 missing=()
