@@ -28,9 +28,9 @@ case $command in
     ip=$(xenstore-read "$XENBUS_PATH/ip" 2>/dev/null || true)
     both -N "$in"
     both -N "$out"
-    both -A FORWARD -m physdev --physdev-out "$dev" --physdev-is-bridged -j "$in"
-    both -A FORWARD -m physdev --physdev-in "$dev" -j "$out"
-    both -A INPUT -m physdev --physdev-in "$dev" -j "$out"
+    both -I FORWARD -m physdev --physdev-out "$dev" --physdev-is-bridged -j "$in"
+    both -I FORWARD -m physdev --physdev-in "$dev" -j "$out"
+    both -I INPUT -m physdev --physdev-in "$dev" -j "$out"
     both -A "$in" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
     both -A "$out" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
     both -A "$in" -m conntrack --ctstate INVALID -j DROP
