@@ -4,7 +4,7 @@ import type { Installed, WholeSkeleton } from '../compile/installed.js';
 import { installTransaction, quickRemoveTransaction, removeTransaction, type InstallOptions } from '../compile/transaction.js';
 import type { IfName } from '../ifname.js';
 import type { Family } from '../rules/model.js';
-import { acquireLock, withLock, type Release } from './lock.js';
+import { acquireLock, tryLock, withLock, type Release } from './lock.js';
 import { readBridgeBaseIntact, readBridgeInstalled, readInstalled, readQuick, restore, restoreBridge } from './netfilter.js';
 import { countRecords } from './records.js';
 
@@ -42,8 +42,22 @@ export interface Turn {
  * guest, so online starts it while it still reads xenstore and the domain config. For a
  * device that is most likely new (online, not reload), a large table is read quickly.
  */
-export async function takeTurn(locking: Locking, { likelyNew }: { likelyNew: boolean }): Promise<Turn> {
-  const release = await acquireLock(locking.stateDir, locking.timeoutSeconds);
+export async function takeTurn(locking: Locking, options: { likelyNew: boolean }): Promise<Turn> {
+  return readTurn(locking, await acquireLock(locking.stateDir, locking.timeoutSeconds), options);
+}
+
+/**
+ * takeTurn if the lock is free now, else undefined. A call that still has to read xenstore and
+ * the config starts with this: alone, it reads the tables meanwhile; in a storm it does not hold
+ * the lock (which every other call waits for) while it waits for its own reads, and takes its
+ * turn once it is ready to write.
+ */
+export async function takeTurnIfFree(locking: Locking, options: { likelyNew: boolean }): Promise<Turn | undefined> {
+  const release = await tryLock(locking.stateDir);
+  return release && readTurn(locking, release, options);
+}
+
+async function readTurn(locking: Locking, release: Release, { likelyNew }: { likelyNew: boolean }): Promise<Turn> {
   try {
     const isLarge = await large(locking);
     const quick = likelyNew && isLarge;

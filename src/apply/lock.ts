@@ -49,6 +49,14 @@ export async function acquireLock(stateDir: string, timeoutSeconds: number): Pro
   }
 }
 
+/** The lock if it is free now, else undefined: for a call that has other work to do meanwhile. */
+export async function tryLock(stateDir: string): Promise<Release | undefined> {
+  if (effects().dryRun) return async () => undefined;
+  const held = await bind(lockName(stateDir));
+  if (held) narrate(`locked ${describe(stateDir)}`);
+  return held;
+}
+
 export async function withLock<T>(stateDir: string, timeoutSeconds: number, body: () => Promise<T>): Promise<T> {
   const release = await acquireLock(stateDir, timeoutSeconds);
   try {

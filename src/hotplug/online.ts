@@ -1,6 +1,6 @@
 import { attachPort, bridgeMtu, detachPort, linkExists, resolveBridge } from '../apply/bridgePort.js';
 import { ensureBrNetfilter } from '../apply/brNetfilter.js';
-import { installFirewall, removeFirewall, takeTurn } from '../apply/firewall.js';
+import { installFirewall, removeFirewall, takeTurn, takeTurnIfFree } from '../apply/firewall.js';
 import { writeRecord, type VifRecord } from '../apply/records.js';
 import { antispoofWarning } from '../compile/antispoof.js';
 import { compileVifFirewall, type VifFirewall } from '../compile/firewall.js';
@@ -27,18 +27,19 @@ export interface OnlineOutcome {
  */
 export async function online(ctx: CallContext): Promise<OnlineOutcome> {
   const { invocation: inv, settings } = ctx;
-  // The lock and the kernel's tables need nothing of the guest: take them meanwhile.
-  const turn = takeTurn(locking(settings), { likelyNew: true });
-  turn.catch(() => undefined); // awaited below; must not count as unhandled before then
+  // The lock and the kernel's tables need nothing of the guest: take them meanwhile if the lock is free.
+  const early = takeTurnIfFree(locking(settings), { likelyNew: true });
+  early.catch(() => undefined); // awaited below; must not count as unhandled before then
   let plan: OnlinePlan;
   try {
     plan = await planOnline(ctx);
   } catch (e) {
-    await turn.then((t) => t.release(), () => undefined);
+    await early.then((t) => t?.release(), () => undefined);
     throw e;
   }
   const { dev, bridge, mtu, created, record } = plan;
-  await installFirewall(await turn, dev, plan.firewall, { acceptAllowed: settings.acceptAllowed });
+  const turn = (await early) ?? (await takeTurn(locking(settings), { likelyNew: true }));
+  await installFirewall(turn, dev, plan.firewall, { acceptAllowed: settings.acceptAllowed });
   try {
     await writeRecord(settings.stateDir, { ...record, appliedAt: new Date().toISOString() });
     await attachPort({ created, dev, bridge, mtu });
