@@ -12,6 +12,8 @@
 #
 # No lock of its own: -w (iptables) and --concurrent (ebtables) wait for the tools' own locks.
 set -euo pipefail
+# shellcheck source=bench/vif-bridge.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench/vif-bridge.sh"
 
 command=${1:?usage: baseline-same.sh online|offline}
 dev=${vif:?vif is not set (libxl sets it)}
@@ -70,18 +72,10 @@ case $command in
       for p in IPv4 ARP IPv6; do ebtables --concurrent -A "$eb" -p "$p" -j RETURN; done
     fi
     ebtables --concurrent -A "$eb" -j DROP
-    # vif-bridge: setup_virtual_bridge_port, set_mtu, add_to_bridge
-    ip link set dev "$dev" down
-    ip link set dev "$dev" address fe:ff:ff:ff:ff:ff
-    ip addr flush dev "$dev"
-    ip link set dev "$dev" mtu "$(cat "/sys/class/net/$bridge/mtu")"
-    ip link set dev "$dev" master "$bridge"
-    ip link set dev "$dev" up
-    xenstore-write "$XENBUS_PATH/hotplug-status" connected
+    attach_and_report "$dev" "$bridge"
     ;;
   offline)
-    ip link set dev "$dev" nomaster 2>/dev/null || true
-    ip link set dev "$dev" down 2>/dev/null || true
+    detach "$dev"
     both -D FORWARD -m physdev --physdev-out "$dev" --physdev-is-bridged -j "$in"
     both -D FORWARD -m physdev --physdev-in "$dev" -j "$out"
     both -D INPUT -m physdev --physdev-in "$dev" -j "$out"
