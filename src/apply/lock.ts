@@ -24,18 +24,15 @@ export function lockName(stateDir: string): string {
 /**
  * Serialises the read-modify-write of the shared dispatch chains between concurrent hook
  * calls (fifty guests starting at once). A call that finds the name bound connects to the
- * holder, tells it since when it waits, and waits for that connection to close: the holder
- * closes it when it gives the lock back, the kernel when the holder dies. Then the waiter
- * tries to bind again. No waiter sleeps while the lock is free, and none starves in a storm:
- * on release the holder wakes the longest-waiting call first and the others a moment later
- * (there is no queue that outlives a holder, so this order is a head start, not a promise).
+ * holder and waits for that connection to close: the holder closes it when it gives the lock
+ * back, the kernel when the holder dies. Then every waiter tries to bind again and one wins:
+ * no queue, so no order among waiters, but no waiter sleeps while the lock is free.
  */
 export async function acquireLock(stateDir: string, timeoutSeconds: number): Promise<Release> {
   // A dry run changes nothing, so it has nothing to serialise.
   if (effects().dryRun) return async () => undefined;
   const name = lockName(stateDir);
-  const since = Date.now();
-  const deadline = since + timeoutSeconds * 1000;
+  const deadline = Date.now() + timeoutSeconds * 1000;
   for (let refused = 0; ; ) {
     const held = await bind(name);
     if (held) {
@@ -47,7 +44,7 @@ export async function acquireLock(stateDir: string, timeoutSeconds: number): Pro
       throw new HookError(`gave up after ${timeoutSeconds} s waiting for the lock ${describe(stateDir)} (another vif-firewall call holds it)`);
     // Refused: the holder gave the lock back between our bind and our connect (try again at
     // once), or the name is bound by something that does not listen (back off, up to 20 ms).
-    if ((await holderGone(name, since, left)) === 'refused') await sleep(Math.min(20, 2 ** refused++) * Math.random());
+    if ((await holderGone(name, left)) === 'refused') await sleep(Math.min(20, 2 ** refused++) * Math.random());
     else refused = 0;
   }
 }
@@ -73,18 +70,12 @@ function describe(stateDir: string): string {
   return `of ${stateDir} (abstract socket @${lockName(stateDir).slice(1)})`;
 }
 
-/** How long the other waiters let the longest-waiting one try the lock alone. */
-const HEAD_START_MS = 3;
-
 /** The lock, held, or undefined when the name is bound already. */
 function bind(name: string): Promise<Release | undefined> {
   return new Promise((done, fail) => {
-    /** Each waiter's connection, and since when it waits (Infinity until it has said). */
-    const waiters = new Map<Socket, number>();
+    const waiters = new Set<Socket>();
     const server: Server = createServer((s) => {
-      waiters.set(s, Infinity);
-      s.setEncoding('utf8');
-      s.once('data', (since: string) => waiters.has(s) && waiters.set(s, Number.parseInt(since, 10) || Infinity));
+      waiters.add(s);
       s.on('error', () => undefined).on('close', () => waiters.delete(s));
     });
     server.once('error', (e: NodeJS.ErrnoException) => {
@@ -93,18 +84,16 @@ function bind(name: string): Promise<Release | undefined> {
     });
     server.listen({ path: name }, () =>
       done(async () => {
-        // Closing the listener frees the name; closing a waiter's connection wakes it.
+        // Closing the listener frees the name; closing each waiter's connection wakes it.
         server.close();
-        const [first, ...rest] = [...waiters].sort((a, b) => a[1] - b[1]).map(([s]) => s);
-        first?.destroy();
-        if (rest.length) setTimeout(() => rest.forEach((s) => s.destroy()), HEAD_START_MS).unref();
+        for (const s of waiters) s.destroy();
       }),
     );
   });
 }
 
 /** Connects to the holder and resolves when it lets go ('gone'), at once when nothing listens ('refused'), or after ms. */
-function holderGone(name: string, since: number, ms: number): Promise<'gone' | 'refused' | 'timeout'> {
+function holderGone(name: string, ms: number): Promise<'gone' | 'refused' | 'timeout'> {
   return new Promise((done) => {
     let connected = false;
     const socket = createConnection({ path: name });
@@ -112,10 +101,7 @@ function holderGone(name: string, since: number, ms: number): Promise<'gone' | '
       socket.destroy();
       done('timeout');
     }, ms);
-    socket.on('connect', () => {
-      connected = true;
-      socket.write(`${since}\n`);
-    });
+    socket.on('connect', () => (connected = true));
     socket.on('error', () => undefined);
     socket.on('close', () => {
       clearTimeout(timer);
