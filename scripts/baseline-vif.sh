@@ -11,6 +11,8 @@
 # that parallel calls on iptables-legacy queue instead of failing): that is what such a
 # script typically does, and it is the cheapest honest reference for vif-firewall.
 set -euo pipefail
+# shellcheck source=bench/vif-bridge.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench/vif-bridge.sh"
 
 command=${1:?usage: baseline-vif.sh online|offline}
 dev=${vif:?vif is not set (libxl sets it)}
@@ -26,18 +28,10 @@ case $command in
     done
     iptables -w -A "$chain" -m state --state RELATED,ESTABLISHED -j RETURN
     iptables -w -A "$chain" -j DROP
-    # vif-bridge: setup_virtual_bridge_port, set_mtu, add_to_bridge
-    ip link set dev "$dev" down
-    ip link set dev "$dev" address fe:ff:ff:ff:ff:ff
-    ip addr flush dev "$dev"
-    ip link set dev "$dev" mtu "$(cat "/sys/class/net/$bridge/mtu")"
-    ip link set dev "$dev" master "$bridge"
-    ip link set dev "$dev" up
-    xenstore-write "$XENBUS_PATH/hotplug-status" connected
+    attach_and_report "$dev" "$bridge"
     ;;
   offline)
-    ip link set dev "$dev" nomaster 2>/dev/null || true
-    ip link set dev "$dev" down 2>/dev/null || true
+    detach "$dev"
     iptables -w -D FORWARD -m physdev --physdev-out "$dev" -j "$chain"
     iptables -w -F "$chain"
     iptables -w -X "$chain"

@@ -1,7 +1,8 @@
 // npm run bench — hotplug latency and scale of dist/vif-firewall, side by side with the
-// per-rule bash reference (scripts/baseline-vif.sh), on both iptables backends, in network
+// per-rule bash references (scripts/baseline-vif.sh: minimal; scripts/baseline-same.sh: the same
+// protection, with ip6tables and ebtables), on both iptables backends, in network
 // namespaces of its own (test/support/netns.ts) that it removes at the end, on error and
-// on Ctrl-C. Run as root. See the README's Performance section for a run and what it means.
+// on Ctrl-C. Run as root. See docs/performance.md for a run and what it means.
 //
 //   sudo npm run bench                       full run (< 10 min on 2 cores)
 //   sudo npm run bench -- --quick            fewer repetitions, M up to 100 (< 90 s)
@@ -61,7 +62,7 @@ const opts = {
   stormSize: Number(args['storm-size'] ?? 100),
   stormK: 20,
   /** --quick storms vif-firewall only: the baseline's storm is in the full run. */
-  stormApproaches: (quick ? ['hook'] : ['baseline', 'hook']) as Approach[],
+  stormApproaches: (quick ? ['hook'] : ['baseline', 'same', 'hook']) as Approach[],
   /** Wall-clock budget of the whole run (s): cells that would start after it are skipped, and said so. */
   budgetS: Number(args.budget ?? (quick ? 80 : 540)),
   hook: resolve(args.hook ?? join(ROOT, 'dist/vif-firewall')),
@@ -72,6 +73,7 @@ const opts = {
 for (const b of opts.backends) if (b !== 'nft' && b !== 'legacy') throw new Error(`--backends: unknown backend ${b} (nft, legacy)`);
 if ([...opts.ms, ...opts.ks, opts.reps, opts.stormSize].some((n) => !Number.isInteger(n) || n < 0)) throw new Error('--m, --k, --reps, --storm-size take whole numbers');
 
+const APPROACHES = ['baseline', 'same', 'hook'] as const;
 const t0 = Date.now();
 const elapsed = () => (Date.now() - t0) / 1000;
 const log = (msg: string) => process.stderr.write(`[bench ${elapsed().toFixed(0).padStart(3)} s] ${msg}\n`);
@@ -159,7 +161,7 @@ async function main(): Promise<number> {
       hook,
       options: { ...opts, json: undefined, md: undefined, svg: undefined, hook: undefined },
       preinstall:
-        "one iptables-restore --noflush transaction per family, cloned from what one real call of the same approach installed (learnt from the kernel), verified rule for rule against the tables sequential calls leave; for vif-firewall also every guest's anti-spoofing chain in one nft transaction (from its own compiler, verified against the bridge table sequential calls leave) and its state record (cloned from the one the real call wrote)",
+        "one iptables-restore --noflush transaction per family, cloned from what one real call of the same approach installed (learnt from the kernel), verified rule for rule against the tables sequential calls leave; for vif-firewall also every guest's anti-spoofing chain in one nft transaction (from its own compiler, verified against the bridge table sequential calls leave) and its state record (cloned from the one the real call wrote); the same-protection reference's background guests have their iptables and ip6tables rules but not their ebtables chains (ebtables is not cloned: its calls run on a smaller bridge table than they would)",
       durationS: 0,
       loadBefore: loadavg()[0]!,
     },
@@ -174,7 +176,7 @@ async function main(): Promise<number> {
   const deadline = t0 + opts.budgetS * 1000;
   const remainingMs = () => deadline - Date.now();
   // Storm durations: a guess until one has run, then the longest seen.
-  const stormMs: Record<Approach, number> = { baseline: 8_000, hook: 16_000 };
+  const stormMs: Record<Approach, number> = { baseline: 8_000, same: 16_000, hook: 16_000 };
   let stormsLeft = opts.backends.length * opts.storms * opts.stormApproaches.length;
   const stormReserveMs = () =>
     (stormsLeft / Math.max(1, opts.stormApproaches.length)) * opts.stormApproaches.reduce((t, a) => t + stormMs[a], 0);
@@ -188,7 +190,7 @@ async function main(): Promise<number> {
       results.meta.iptables ||= (await w.runner.must({ cmd: 'iptables', args: ['--version'], env: w.env() })).stdout.trim().replace(/\s*\(.*\)$/, '');
       const bench = new Bench(w);
       results.tools.push(...(await bench.toolCosts(opts.quick ? 5 : 11)));
-      for (const approach of ['baseline', 'hook'] as const) {
+      for (const approach of APPROACHES) {
         const eq: EquivalenceResult = await bench.equivalence(approach, opts.ks[0] ?? 5);
         results.equivalence.push(eq);
         log(`${backend} ${approach}: bulk pre-install ${eq.ok ? 'reproduces' : 'DOES NOT reproduce'} sequential calls${eq.ok ? '' : `: ${eq.detail}`}`);
@@ -204,11 +206,11 @@ async function main(): Promise<number> {
             continue;
           }
           const capMs = Math.max(0, Math.min(opts.quick ? 12_000 : 50_000, forCells / Math.max(1, cellsRemaining(backend, m, k)) - (opts.quick ? 1_500 : 3_000)));
-          const cells = { baseline: bench.newCell('baseline', k, m), hook: bench.newCell('hook', k, m) };
+          const cells = { baseline: bench.newCell('baseline', k, m), same: bench.newCell('same', k, m), hook: bench.newCell('hook', k, m) };
           const floor: FloorResult = bench.newFloor(k, m);
-          // The approaches take turns, block by block (ABBA…), so that both see the same machine.
+          // The approaches take turns, block by block (ABC CBA…), so that all see the same machine.
           for (let block = 0; block < opts.blocks; block++) {
-            const order: Approach[] = block % 2 === 0 ? ['baseline', 'hook'] : ['hook', 'baseline'];
+            const order: Approach[] = block % 2 === 0 ? [...APPROACHES] : [...APPROACHES].reverse();
             for (const approach of order) {
               const cell = cells[approach];
               if (cell.errors.length) continue;
@@ -216,13 +218,13 @@ async function main(): Promise<number> {
               await bench.phase(cell, {
                 reps,
                 minReps: Math.ceil(opts.minReps / opts.blocks),
-                capMs: capMs / 2 / opts.blocks,
+                capMs: capMs / APPROACHES.length / opts.blocks,
                 first: block === 0,
                 ...(approach === 'hook' ? { floor: { acc: floor, reps: Math.ceil((opts.floorReps - floor.totalMs.length) / (opts.blocks - block)) } } : {}),
               });
             }
           }
-          for (const approach of ['baseline', 'hook'] as const) {
+          for (const approach of APPROACHES) {
             const cell = cells[approach];
             results.cells.push(cell);
             log(

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 declare -A NEED=(
   [iptables-restore]=iptables [ip]=iproute2 [nc]=netcat-openbsd [conntrack]=conntrack
   [modprobe]=kmod [ping]=iputils-ping [flock]=util-linux [logger]=bsdutils [sysctl]=procps [nft]=nftables
-  [ipset]=ipset  # named address sets (kernel ipsets)
+  [ebtables]=ebtables    # the benchmark only: its same-protection reference (scripts/baseline-same.sh)
   [scapy]=python3-scapy  # tests only: crafted frames (test/support/frames.py)
   [systemd-analyze]=systemd  # tests only: systemd-analyze verify of packaging/*.service
   [ipset]=ipset [dpkg-deb]=dpkg

@@ -337,7 +337,7 @@ export class Bench {
    * what `size` sequential calls would leave, every vif on the bridge and reported
    * connected; then all offline at once, and the tables back to where they were.
    */
-  async storm(approach: Approach, k: number, size: number, run: number): Promise<StormResult> {
+  async storm(approach: Approach, k: number, size: number, run: number, hook?: string): Promise<StormResult> {
     const domids = Array.from({ length: size }, (_, i) => STORM_FIRST_DOMID + i);
     const devs = domids.map(devOf);
     await this.template(approach, k);
@@ -352,7 +352,7 @@ export class Bench {
       this.w.writeGuestConfig(nameOf(d), ports);
       return this.w.fillVif(d, nameOf(d));
     });
-    const up = await this.w.runner.run(vifs.map((v) => ({ ...this.w.job(approach, 'online', v, ports), timeoutMs: 60_000 })), true);
+    const up = await this.w.runner.run(vifs.map((v) => ({ ...this.w.job(approach, 'online', v, ports, false, hook), timeoutMs: 60_000 })), true);
     up.results.forEach((r, i) => r.code !== 0 && problems.push(failure(`online ${devs[i]}`, r)));
     const got = await this.tables();
     const want = this.expected(approach, k, devs);
@@ -366,7 +366,7 @@ export class Bench {
     const correct = problems.length === 0;
 
     for (const d of domids) this.w.prepareOffline(d);
-    const down = await this.w.runner.run(vifs.map((v) => ({ ...this.w.job(approach, 'offline', v, ports), timeoutMs: 60_000 })), true);
+    const down = await this.w.runner.run(vifs.map((v) => ({ ...this.w.job(approach, 'offline', v, ports, false, hook), timeoutMs: 60_000 })), true);
     down.results.forEach((r, i) => r.code !== 0 && problems.push(failure(`offline ${devs[i]}`, r)));
     const gone = await this.tables();
     const base = { 4: this.w.baseTable(4), 6: this.w.baseTable(6) };

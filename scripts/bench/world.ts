@@ -13,6 +13,8 @@ export const ROOT = resolve(HERE, '../..');
 export const RUNNER = join(HERE, 'runner.mjs');
 export const RSS_PROBE = join(HERE, 'rss-probe.cjs');
 export const BASELINE = join(ROOT, 'scripts/baseline-vif.sh');
+/** The same protection as vif-firewall, the per-rule way (iptables, ip6tables, ebtables). */
+export const BASELINE_SAME = join(ROOT, 'scripts/baseline-same.sh');
 
 export type Backend = 'nft' | 'legacy';
 
@@ -20,7 +22,8 @@ export type Backend = 'nft' | 'legacy';
 export function macOf(domid: number): string {
   return `00:16:3e:${[domid >> 16, domid >> 8, domid].map((b) => (b & 255).toString(16).padStart(2, '0')).join(':')}`;
 }
-export type Approach = 'baseline' | 'hook';
+/** baseline: the minimal per-rule reference; same: the same protection as the hook, per rule; hook: vif-firewall. */
+export type Approach = 'baseline' | 'same' | 'hook';
 export type Family = 4 | 6;
 
 export interface Job {
@@ -211,6 +214,8 @@ export class World {
     for (const family of [4, 6] as const)
       await this.runner.must({ cmd: family === 4 ? 'iptables-restore' : 'ip6tables-restore', args: ['-w'], input: this.base[family], env: this.env(), timeoutMs: 120_000 });
     if (await this.bridgeTable()) await this.nftScript(`delete table bridge ${BRIDGE_TABLE}\n`);
+    // The same-protection reference's ebtables chains (this netns's ebtables table is the bench's own).
+    await this.runner.must({ cmd: 'ebtables', args: ['--concurrent', '--init-table'], env: this.env() });
     rmSync(join(this.stateDir, 'vifs'), { recursive: true, force: true });
   }
 
@@ -284,7 +289,7 @@ export class World {
       if (rss) Object.assign(extra, { NODE_OPTIONS: `--require ${RSS_PROBE}`, BENCH_RSS_FILE: this.rssFile });
       return { cmd: hook, args: [command, 'type_if=vif'], env: this.env(extra) };
     }
-    return { cmd: BASELINE, args: [command, 'type_if=vif'], env: this.env({ ...vif.env, BASELINE_PORTS: ports.join(' ') }) };
+    return { cmd: approach === 'same' ? BASELINE_SAME : BASELINE, args: [command, 'type_if=vif'], env: this.env({ ...vif.env, BASELINE_PORTS: ports.join(' ') }) };
   }
 
   /** Peak RSS (KiB) lines the probe wrote since the last call, emptied. */

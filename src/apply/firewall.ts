@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { bridgeInstallTransaction, bridgeQuickRemoveTransaction, bridgeRemoveTransaction } from '../compile/bridge.js';
 import type { VifFirewall } from '../compile/firewall.js';
 import type { Installed, WholeSkeleton } from '../compile/installed.js';
@@ -13,7 +12,7 @@ import { countRecords } from './records.js';
 const LAYERS = [4, 6, 'bridge'] as const;
 type Layer = (typeof LAYERS)[number];
 
-/** Where the hook keeps its lock (`<stateDir>/lock`) and records, and how long a call waits for the lock. */
+/** Where the hook keeps its records (the lock is named after it), and how long a call waits for the lock. */
 export interface Locking {
   readonly stateDir: string;
   readonly timeoutSeconds: number;
@@ -43,8 +42,11 @@ export interface Turn {
  * guest, so online starts it while it still reads xenstore and the domain config. For a
  * device that is most likely new (online, not reload), a large table is read quickly.
  */
-export async function takeTurn(locking: Locking, { likelyNew }: { likelyNew: boolean }): Promise<Turn> {
-  const release = await acquireLock(lockFile(locking), locking.timeoutSeconds);
+export async function takeTurn(locking: Locking, options: { likelyNew: boolean }): Promise<Turn> {
+  return readTurn(locking, await acquireLock(locking.stateDir, locking.timeoutSeconds), options);
+}
+
+async function readTurn(locking: Locking, release: Release, { likelyNew }: { likelyNew: boolean }): Promise<Turn> {
   try {
     const isLarge = await large(locking);
     const quick = likelyNew && isLarge;
@@ -90,7 +92,7 @@ export interface Removal {
  * goes. If the kernel holds anything else, that commit fails and the full read takes over.
  */
 export async function removeFirewall(devs: readonly IfName[], locking: Locking, removal?: Removal): Promise<void> {
-  await withLock(lockFile(locking), locking.timeoutSeconds, async () => {
+  await withLock(locking.stateDir, locking.timeoutSeconds, async () => {
     const [dev] = devs;
     // The device's own record is still there: more than one means others stay.
     const path = removal?.installedAs;
@@ -104,10 +106,6 @@ export async function removeFirewall(devs: readonly IfName[], locking: Locking, 
     );
     await removal?.forget();
   });
-}
-
-export function lockFile(locking: Locking): string {
-  return join(locking.stateDir, 'lock');
 }
 
 async function large(locking: Locking): Promise<boolean> {

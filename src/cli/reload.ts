@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { ensureBrNetfilter } from '../apply/brNetfilter.js';
 import { cutFlows, listTrackedFlows } from '../apply/conntrack.js';
 import { effects, setEffects } from '../apply/effects.js';
-import { installFirewall, lockFile, takeTurn } from '../apply/firewall.js';
+import { installFirewall, takeTurn } from '../apply/firewall.js';
 import { listOurSets, loadSetsFor, refreshSets } from '../apply/ipsets.js';
 import { withLock } from '../apply/lock.js';
 import { ipsetName, setsUsed } from '../compile/ipsets.js';
@@ -150,7 +150,7 @@ async function plan(record: VifRecord, settings: Settings) {
  * set that their rules no longer allow (a removed member's) are cut.
  */
 async function reloadSets(settings: Settings): Promise<void> {
-  const swapped = await withLock(lockFile(locking(settings)), settings.lockTimeoutSeconds, async () => {
+  const swapped = await withLock(settings.stateDir, settings.lockTimeoutSeconds, async () => {
     const inKernel = new Set(await listOurSets());
     const used = [...settings.sets].filter(([name]) => inKernel.has(ipsetName(4, name)) || inKernel.has(ipsetName(6, name)));
     await refreshSets(used.map(([name, set]) => ({ name, members: set.members })));

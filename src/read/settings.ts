@@ -16,7 +16,7 @@ export interface Settings {
   /** Where a domain's config is looked for by name, in order: <dir>/<name>.cfg, then <dir>/<name>. */
   readonly configDirs: readonly string[];
   readonly logFile: string;
-  /** Records of what online installed, and the lock file. A tmpfs, so it dies with the rules at reboot. */
+  /** Records of what online installed; the lock is named after it. A tmpfs, so it dies with the rules at reboot. */
   readonly stateDir: string;
   /** ACCEPT allowed traffic of managed vifs (needed when FORWARD's policy is DROP, as Docker sets it). */
   readonly acceptAllowed: boolean;
