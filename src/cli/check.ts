@@ -1,7 +1,7 @@
 import { writeJson } from './json.js';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { HookError, type Where, errorsOf, unwrap } from '../errors.js';
+import { HookError, type Where, errorsOf, formatWhere, unwrap } from '../errors.js';
 import { analyseRuleSet, type Finding, unusedSets } from '../lint/analyse.js';
 import { lintAllowsEverything, lintConfigKeys } from '../lint/config.js';
 import { MAC_STAND_IN, antispoofLevelOf, antispoofSpec } from '../read/antispoof.js';
@@ -9,7 +9,7 @@ import { readConfigText } from '../read/configFile.js';
 import { guestRulesOf, keyRuleSet, locateDomainConfig } from '../read/domainConfig.js';
 import { DEFAULT_SETTINGS, DEFAULT_SETTINGS_FILE, readSettings, type Settings } from '../read/settings.js';
 import type { RuleSet } from '../rules/model.js';
-import { fileSources, renderDiagnostic } from '../report/diagnostic.js';
+import { type Sources, fileSources, renderDiagnostic } from '../report/diagnostic.js';
 import { getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
 import { type Command, EXIT, describeError } from './command.js';
@@ -69,7 +69,7 @@ exit: 0 online would accept every config (warnings allowed), 1 it would refuse o
     } else {
       const sources = fileSources();
       for (const r of results) {
-        for (const p of r.problems) process.stdout.write(`${(p.where ? renderDiagnostic(p.severity, p.message, p.where, sources) : [`${r.file}: ${p.severity}: ${p.message}`]).join('\n')}\n`);
+        for (const p of r.problems) process.stdout.write(`${problemText(p, r.file, sources)}\n`);
         if (r.problems.length === 0) process.stdout.write(`${r.file}: ok\n`);
       }
     }
@@ -81,6 +81,12 @@ interface Problem {
   readonly severity: 'error' | 'warning';
   readonly where: Where | undefined;
   readonly message: string;
+}
+
+/** An error as a compiler shows it, with its source line and a caret; a warning on one line. */
+function problemText(p: Problem, file: string, sources: Sources): string {
+  if (!p.where) return `${file}: ${p.severity}: ${p.message}`;
+  return p.severity === 'error' ? renderDiagnostic('error', p.message, p.where, sources).join('\n') : `${formatWhere(p.where)}: warning: ${p.message}`;
 }
 
 /** Every error an exception stands for (a rule list reports all of its errors at once). */

@@ -20,9 +20,9 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { what: 'a misspelt anti-spoofing level', config: 'firewall_antispoof = "ful"\nfirewall = [ "allow in tcp 22" ]\n', says: /^:3:22: firewall_antispoof must be one of "full", "mac", "off", not "ful"$/ },
-  { what: 'a bad address in ip=', config: 'firewall = [ "allow in tcp 22" ]\n', ip: '10.0.0.300', says: /^:2:49: vif 0: ip: "10\.0\.0\.300" is not an IPv4 or IPv6 address$/ },
-  { what: 'an unknown key in the settings', config: 'firewall = [ "allow in tcp 22" ]\n', settings: 'frobnicate = 1\n', says: /vif-firewall\.conf:5:1: unknown setting "frobnicate"/ },
+  { what: 'a misspelt anti-spoofing level', config: 'firewall_antispoof = "ful"\nfirewall = [ "allow in tcp 22" ]\n', says: /^:3:22: error: firewall_antispoof must be one of "full", "mac", "off", not "ful"$/ },
+  { what: 'a bad address in ip=', config: 'firewall = [ "allow in tcp 22" ]\n', ip: '10.0.0.300', says: /^:2:49: error: vif 0: ip: "10\.0\.0\.300" is not an IPv4 or IPv6 address$/ },
+  { what: 'an unknown key in the settings', config: 'firewall = [ "allow in tcp 22" ]\n', settings: 'frobnicate = 1\n', says: /vif-firewall\.conf:5:1: error: unknown setting "frobnicate"/ },
   { what: 'a misspelt firewall key', config: 'firewal = [ "allow in tcp 22" ]\n', says: /^:3:1: warning: unknown key "firewal", ignored by xl and vif-firewall: did you mean "firewall"\?$/ },
   { what: 'firewall set twice', config: 'firewall = [ "allow in tcp 22" ]\nfirewall = [ "allow in tcp 80" ]\n', says: /^:3:1: warning: "firewall" is set again on line 4: xl keeps only the last, so this one is ignored$/ },
   { what: 'firewall_vif1 with one vif', config: 'firewall = [ "allow in tcp 22" ]\nfirewall_vif1 = [ "allow in tcp 80" ]\n', says: /^:4:1: warning: "firewall_vif1" applies to no vif: the vif list has 1 \(vif 0\)$/ },
@@ -60,6 +60,6 @@ describe.skipIf(!requireRoot('check against online'))('vif-firewall check agrees
     expect(check.stdout).toBe(`${file}: ok`);
     expect(check.exitCode).toBe(0);
     expect((await w.online(w.fillVif({ domid: 2, devid: 0, name: 'george', ip: '192.0.2.10' }))).exitCode).toBe(0);
-    expect((await w.run(['check', 'nosuch'])).stdout).toMatch(/^nosuch: no domain config for "nosuch"/);
+    expect((await w.run(['check', 'nosuch'])).stdout).toMatch(/^nosuch: error: no domain config for "nosuch"/);
   });
 });
