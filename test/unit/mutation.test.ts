@@ -5,6 +5,7 @@ import { HookError } from '../../src/errors.js';
 import { guestRulesOf } from '../../src/read/domainConfig.js';
 import { parseSettings } from '../../src/read/settings.js';
 import { parseRuleSet } from '../../src/rules/parse.js';
+import { random as prng } from '../support/generate.js';
 
 /**
  * Seeded mutation of real configs, settings and rules: whatever the input, the parsers
@@ -15,18 +16,6 @@ import { parseRuleSet } from '../../src/rules/parse.js';
 
 const SEED = 0x5eed_f11e;
 const ROUNDS = 2500;
-
-/** mulberry32: small, fast, and the same sequence on every machine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const fixture = (name: string) => readFileSync(fileURLToPath(new URL(`../fixtures/xl/${name}`, import.meta.url)), 'utf8');
 
