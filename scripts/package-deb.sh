@@ -10,6 +10,7 @@
 #                                               with an [Install] section, as dh_installsystemd would
 #   /usr/share/man/man8/vif-firewall.8.gz, /usr/share/man/man5/vif-firewall.conf.5.gz
 #   /usr/share/doc/vif-firewall/{README,copyright,changelog.gz}
+#   /usr/share/lintian/overrides/vif-firewall   why the repair unit is wanted by nftables.service
 #
 # Reproducible: the same sources give the same .deb, byte for byte. SOURCE_DATE_EPOCH is the
 # date of the newest entry of packaging/changelog; every file's mtime is clamped to it, and
@@ -42,7 +43,7 @@ stage=build/deb/${name}_${version}_all
 doc=$stage/usr/share/doc/$name
 rm -rf "$stage"
 mkdir -p "$stage/DEBIAN" "$stage/etc/xen/scripts" "$stage/lib/systemd/system" "$stage/usr/lib/$name" "$stage/usr/sbin" \
-  "$stage/usr/share/man/man5" "$stage/usr/share/man/man8" "$doc"
+  "$stage/usr/share/man/man5" "$stage/usr/share/man/man8" "$stage/usr/share/lintian/overrides" "$doc"
 
 install -m 0755 dist/vif-firewall "$stage/usr/lib/$name/vif-firewall"
 ln -s "../lib/$name/vif-firewall" "$stage/usr/sbin/vif-firewall"
@@ -59,6 +60,7 @@ done
 gzip -9n <docs/man/vif-firewall.8 >"$stage/usr/share/man/man8/vif-firewall.8.gz"
 gzip -9n <docs/man/vif-firewall.conf.5 >"$stage/usr/share/man/man5/vif-firewall.conf.5.gz"
 install -m 0644 packaging/README "$doc/README"
+install -m 0644 packaging/deb/lintian-overrides "$stage/usr/share/lintian/overrides/$name"
 node packaging/deb/copyright.mjs >"$doc/copyright"
 sed "s|@MAINTAINER@|$maintainer|" packaging/changelog | gzip -9n >"$doc/changelog.gz"
 chmod 0644 "$stage"/usr/share/man/man*/* "$doc"/*

@@ -48,7 +48,7 @@ async function holdLock(w: HookWorld) {
  */
 async function killedAfter(w: HookWorld, command: 'online' | 'offline', vif: FilledVif, ms: number): Promise<'killed' | 'finished'> {
   const hook = w.dom0.exec(HOOK, [command, 'type_if=vif'], {
-    env: { ...w.xs.env(), VIF_FIREWALL_CONF: w.settingsFile, ...vif.env },
+    env: { ...(await w.hookEnv()), VIF_FIREWALL_CONF: w.settingsFile, ...vif.env },
     extendEnv: false,
     reject: false,
     stdin: 'ignore',

@@ -140,6 +140,7 @@ describe.skipIf(skipReason !== undefined)('the Debian package', () => {
         `-rw-r--r-- root/root /usr/share/doc/${PKG}/README`,
         `-rw-r--r-- root/root /usr/share/doc/${PKG}/changelog.gz`,
         `-rw-r--r-- root/root /usr/share/doc/${PKG}/copyright`,
+        `-rw-r--r-- root/root /usr/share/lintian/overrides/${PKG}`,
       ].sort(),
     );
   });
