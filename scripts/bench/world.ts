@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { createDom0, type Dom0 } from '../../test/support/netns.js';
+import { FakeSysfs } from '../../test/support/hook.js';
 import { FakeXenstore, fillVifLikeLibxl, prepareOfflineLikeLibxl, type FilledVif } from '../../test/support/xenstore.js';
 import { BRIDGE_TABLE } from '../../src/compile/bridge.js';
 import { parseSave, type Table } from './tables.js';
@@ -136,6 +137,8 @@ export class World {
   readonly logFile: string;
   readonly binDir: string;
   readonly rssFile: string;
+  /** Netback's device identities for the veths that stand in for vifs (the hook checks them). */
+  private readonly sysfs: FakeSysfs;
   /** The filter tables with nothing of ours, as iptables-save prints them (restored by reset()). */
   private base: Record<Family, string> = { 4: '', 6: '' };
   private constructor(
@@ -152,6 +155,7 @@ export class World {
     this.settingsFile = join(dom0.tmpDir, 'vif-firewall.conf');
     this.binDir = join(dom0.tmpDir, `bin-${opts.backend}`);
     this.rssFile = join(dom0.tmpDir, 'rss.txt');
+    this.sysfs = new FakeSysfs(dom0, join(dom0.tmpDir, 'sysfs'));
     mkdirSync(this.configDir, { recursive: true });
     mkdirSync(this.binDir, { recursive: true });
     for (const tool of TOOLS) symlinkSync(`/usr/sbin/${tool.replace(/^(ip6?tables)/, `$1-${opts.backend}`)}`, join(this.binDir, tool));
@@ -247,6 +251,8 @@ export class World {
     // vif2001.0 ⇄ p2001_0 (names ≤ 15 characters); the dom0 end has netback's MAC.
     const lines = devs.map((d) => `link add ${d} address fe:ff:ff:ff:ff:ff type veth peer name p${d.replace(/^vif/, '').replace('.', '_')}`);
     await this.runner.must({ cmd: 'ip', args: ['-batch', '-'], input: `${lines.join('\n')}\n`, env: this.env() });
+    // The hook acts only on netback devices: the veths get netback's identity, as in the tests.
+    await this.sysfs.sync();
   }
 
   async deleteLinks(devs: readonly string[]): Promise<void> {
@@ -285,7 +291,7 @@ export class World {
   /** The job libxl runs: `<script> online|offline type_if=vif` with its hotplug environment. */
   job(approach: Approach, command: 'online' | 'offline', vif: FilledVif, ports: readonly number[], rss = false, hook = this.opts.hook): Job {
     if (approach === 'hook') {
-      const extra: Record<string, string> = { VIF_FIREWALL_CONF: this.settingsFile, ...vif.env };
+      const extra: Record<string, string> = { VIF_FIREWALL_CONF: this.settingsFile, VIF_FIREWALL_SYSFS: this.sysfs.root, ...vif.env };
       if (rss) Object.assign(extra, { NODE_OPTIONS: `--require ${RSS_PROBE}`, BENCH_RSS_FILE: this.rssFile });
       return { cmd: hook, args: [command, 'type_if=vif'], env: this.env(extra) };
     }
