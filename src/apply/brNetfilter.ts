@@ -1,10 +1,23 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { HookError } from '../errors.js';
+import type { Family } from '../rules/model.js';
 import { change, effects } from './effects.js';
 import { tryRun } from './exec.js';
 
 const SYSCTLS = ['bridge-nf-call-iptables', 'bridge-nf-call-ip6tables'] as const;
 const path = (name: string) => `/proc/sys/net/bridge/${name}`;
+
+/** The two sysctls as the kernel holds them, by family; undefined when br_netfilter is not loaded. */
+export function readBrNetfilter(): Record<Family, string | undefined> {
+  const read = (name: string): string | undefined => {
+    try {
+      return readFileSync(path(name), 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  };
+  return { 4: read(SYSCTLS[0]), 6: read(SYSCTLS[1]) };
+}
 
 /**
  * physdev rules only ever see bridged traffic when br_netfilter hands it to iptables;

@@ -1,18 +1,17 @@
-import { writeJson } from './json.js';
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { HookError, type Where, errorsOf, formatWhere, unwrap } from '../errors.js';
 import { analyseRuleSet, type Finding, unusedSets } from '../lint/analyse.js';
 import { lintAllowsEverything, lintConfigKeys } from '../lint/config.js';
 import { MAC_STAND_IN, antispoofLevelOf, antispoofSpec } from '../read/antispoof.js';
 import { readConfigText } from '../read/configFile.js';
-import { guestRulesOf, keyRuleSet, locateDomainConfig } from '../read/domainConfig.js';
+import { guestRulesOf, keyRuleSet, locateDomainConfig, namesFile } from '../read/domainConfig.js';
 import { DEFAULT_SETTINGS, DEFAULT_SETTINGS_FILE, readSettings, type Settings } from '../read/settings.js';
 import type { RuleSet } from '../rules/model.js';
 import { type Sources, fileSources, renderDiagnostic } from '../report/diagnostic.js';
 import { getStringList } from '../xlconfig/access.js';
 import { parseXlConfig } from '../xlconfig/parse.js';
 import { type Command, EXIT, describeError } from './command.js';
+import { writeJson } from './json.js';
 
 export const checkCommand: Command = {
   name: 'check',
@@ -99,7 +98,7 @@ const warningOf = (f: Finding): Problem => ({ severity: 'warning', where: f.at, 
 
 /** A path names a file; a bare name is a domain, found as online finds it when replayed. */
 async function configOf(target: string, settings: Settings): Promise<{ file: string } | { errors: Problem[] }> {
-  if (existsSync(target) || target.includes('/')) return { file: resolveShown(target) };
+  if (namesFile(target)) return { file: resolveShown(target) };
   try {
     return { file: (await locateDomainConfig(target, settings.configDirs)).file };
   } catch (e) {

@@ -1,4 +1,3 @@
-import { writeJson } from './json.js';
 import { existsSync } from 'node:fs';
 import { ensureBrNetfilter } from '../apply/brNetfilter.js';
 import { cutFlows, listTrackedFlows } from '../apply/conntrack.js';
@@ -23,6 +22,7 @@ import { HookLog } from '../report/log.js';
 import { parseCidr } from '../rules/address.js';
 import type { Cidr } from '../rules/model.js';
 import { type Command, EXIT, UsageError, describeError } from './command.js';
+import { writeJson } from './json.js';
 
 export const reloadCommand: Command = {
   name: 'reload',

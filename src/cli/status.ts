@@ -1,6 +1,6 @@
-import { writeJson } from './json.js';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { linkExists } from '../apply/bridgePort.js';
+import { readBrNetfilter } from '../apply/brNetfilter.js';
 import { run } from '../apply/exec.js';
 import { readBridgeListing } from '../apply/netfilter.js';
 import { listRecords, type VifRecord } from '../apply/records.js';
@@ -9,6 +9,7 @@ import { installedOf } from '../read/recorded.js';
 import { readSettings, type Settings } from '../read/settings.js';
 import { type Observed, type RecordedVif, type StatusReport, formatStatus, judgeStatus, statusExitCode, statusJson } from '../report/status.js';
 import { type Command, EXIT, describeError } from './command.js';
+import { writeJson } from './json.js';
 
 /** Reads everything status judges: both filter tables with counters, the bridge table, the sysctls, the records and their configs. */
 export async function observe(settings: Settings): Promise<Observed> {
@@ -21,19 +22,11 @@ export async function observe(settings: Settings): Promise<Observed> {
   return {
     saves: { 4: save4.stdout, 6: save6.stdout },
     bridge,
-    brNetfilter: { 4: sysctl('bridge-nf-call-iptables'), 6: sysctl('bridge-nf-call-ip6tables') },
+    brNetfilter: readBrNetfilter(),
     vifs: await Promise.all(records.map((r) => recorded(r, settings))),
     linkExists,
     options: { acceptAllowed: settings.acceptAllowed },
   };
-}
-
-function sysctl(name: string): string | undefined {
-  try {
-    return readFileSync(`/proc/sys/net/bridge/${name}`, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
 }
 
 async function recorded(record: VifRecord, settings: Settings): Promise<RecordedVif> {

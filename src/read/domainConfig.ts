@@ -42,9 +42,14 @@ export async function locateDomainConfig(domain: string, configDirs: readonly st
   );
 }
 
-/** An operator command's argument: a path names a file as it is (resolved), a bare name a domain, found as online finds it when replayed. */
+/** Whether an operator command's argument names a file (a path, or a file that exists) rather than a domain. */
+export function namesFile(target: string): boolean {
+  return existsSync(target) || target.includes('/');
+}
+
+/** An operator command's argument: a file as it is (resolved), or a domain, found as online finds it when replayed. */
 export async function locateTarget(target: string, configDirs: readonly string[]): Promise<LocatedConfig> {
-  return existsSync(target) || target.includes('/') ? { file: resolve(target), how: 'given on the command line' } : locateDomainConfig(target, configDirs);
+  return namesFile(target) ? { file: resolve(target), how: 'given on the command line' } : locateDomainConfig(target, configDirs);
 }
 
 /** `--vif N` must name a vif of the config: an entry of its vif list, or a firewall_vifN key. */
