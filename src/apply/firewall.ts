@@ -1,11 +1,9 @@
 import { bridgeInstallTransaction, bridgeQuickRemoveTransaction, bridgeRemoveTransaction } from '../compile/bridge.js';
 import type { VifFirewall } from '../compile/firewall.js';
-import type { Installed, WholeSkeleton } from '../compile/installed.js';
-import { installTransaction, quickRemoveTransaction, removeTransaction, type DevicePath, type InstallOptions } from '../compile/transaction.js';
+import { ON_RECORDS, installTransaction, quickRemoveTransaction, removeTransaction, type DevicePath, type InstallOptions } from '../compile/transaction.js';
 import type { IfName } from '../ifname.js';
-import type { Family } from '../rules/model.js';
 import { acquireLock, withLock, type Release } from './lock.js';
-import { readBridgeBaseIntact, readBridgeInstalled, readInstalled, readQuick, restore, restoreBridge } from './netfilter.js';
+import { readBridgeBaseIntact, readBridgeInstalled, readInstalled, restore, restoreBridge } from './netfilter.js';
 import { countRecords } from './records.js';
 
 /** Each layer is one transaction per call: iptables, ip6tables, and our nft bridge table (anti-spoofing). */
@@ -19,40 +17,37 @@ export interface Locking {
 }
 
 /**
- * From this many installed devices on, a table counts as large: an install reads the skeleton
- * alone rather than every guest's rules. On iptables-nft, iptables-save costs ~12 ms per
- * family at 100 guests of 20 rules and ~140 ms at 1,000, while `iptables -S CHAIN` fetches
- * that chain alone (2–5 ms at any size).
- * iptables-legacy copies the whole table for any command, so there the quick read is no
- * faster (+25 % at 1,000 guests), but it keeps the hook's memory flat: the save's megabytes
- * never reach it (69 → 58 MB peak RSS at 1,000 guests).
+ * From this many installed devices on, a table counts as large: the bridge table's base chain
+ * is not listed before an install, since nft lists every guest's checks to show one chain
+ * (56–135 ms at 1,000 guests). Below, listing it costs one process that runs beside the
+ * iptables transactions, and lets an install repair a base chain someone broke.
  */
 const LARGE_FROM = 50;
 
-/** The hook's lock, held, and what the kernel held of ours when it was taken. */
+/** The hook's lock, held, and how the install builds its transactions. */
 export interface Turn {
-  readonly installed: Readonly<Record<Family, Installed | WholeSkeleton>>;
-  /** Whether the bridge table's base chain is as we make it; undefined: not read (a large table, where nft lists every guest's checks to show one chain). */
-  readonly bridgeBaseIntact: boolean | undefined;
+  /**
+   * Build on the records instead of reading the filter tables: a device most likely new
+   * (online, not reload) on a host where other devices are installed. A wrong guess fails the
+   * commit, and the layer reads its table and tries again.
+   */
+  readonly onRecords: boolean;
+  /** List the bridge table's base chain first (a small table), and rewrite it only if it is not as we make it. */
+  readonly readBridgeBase: boolean;
   readonly release: Release;
 }
 
 /**
- * Takes the lock and reads the tables: where every install starts. It needs nothing of the
- * guest, so online starts it while it still reads xenstore and the domain config. For a
- * device that is most likely new (online, not reload), a large table is read quickly.
+ * Takes the lock: where every install starts. It needs nothing of the guest, so online asks
+ * for it while it still compiles. Nothing is read here: each layer reads what it must (if
+ * anything) on its own, so no layer waits for another's read.
  */
-export async function takeTurn(locking: Locking, options: { likelyNew: boolean }): Promise<Turn> {
-  return readTurn(locking, await acquireLock(locking.stateDir, locking.timeoutSeconds), options);
-}
-
-async function readTurn(locking: Locking, release: Release, { likelyNew }: { likelyNew: boolean }): Promise<Turn> {
+export async function takeTurn(locking: Locking, { likelyNew }: { likelyNew: boolean }): Promise<Turn> {
+  const release = await acquireLock(locking.stateDir, locking.timeoutSeconds);
   try {
-    const isLarge = await large(locking);
-    const quick = likelyNew && isLarge;
-    const read = async (family: Family) => (quick && (await readQuick(family))) || readInstalled(family);
-    const [v4, v6, bridgeBaseIntact] = await Promise.all([read(4), read(6), isLarge ? undefined : readBridgeBaseIntact()]);
-    return { installed: { 4: v4, 6: v6 }, bridgeBaseIntact, release };
+    const devices = await countRecords(locking.stateDir);
+    // With no record there is most likely no skeleton either: a commit on the records would fail.
+    return { onRecords: likelyNew && devices > 0, readBridgeBase: devices < LARGE_FROM, release };
   } catch (e) {
     await release();
     throw e;
@@ -108,27 +103,20 @@ export async function removeFirewall(devs: readonly IfName[], locking: Locking, 
   });
 }
 
-async function large(locking: Locking): Promise<boolean> {
-  return (await countRecords(locking.stateDir)) >= LARGE_FROM;
-}
-
 async function installIn(layer: Layer, turn: Turn, path: DevicePath, firewall: VifFirewall, options: InstallOptions): Promise<void> {
   const { dev } = path;
   if (layer === 'bridge') {
     // Removing the checks (level off) needs the bridge table read; installing them does not.
     if (firewall.bridge.length === 0) return apply(layer, bridgeRemoveTransaction(await readBridgeInstalled(), [dev]));
     // With the base chain intact or not read, the device alone: that fails if the table or map is missing.
-    if (turn.bridgeBaseIntact !== false && (await applies(layer, bridgeInstallTransaction(dev, firewall.bridge, false)))) return;
+    const baseIntact = turn.readBridgeBase ? await readBridgeBaseIntact() : undefined;
+    if (baseIntact !== false && (await applies(layer, bridgeInstallTransaction(dev, firewall.bridge, false)))) return;
     return apply(layer, bridgeInstallTransaction(dev, firewall.bridge));
   }
-  const known = turn.installed[layer];
-  try {
-    await restore(layer, installTransaction(known, path, layer, firewall.chains[layer], options));
-  } catch (e) {
-    if (!('kind' in known)) throw e;
-    // After a quick read the commit fails if the device was installed already: read everything and replace it.
-    await restore(layer, installTransaction(await readInstalled(layer), path, layer, firewall.chains[layer], options));
-  }
+  const full = async () => restore(layer, installTransaction(await readInstalled(layer), path, layer, firewall.chains[layer], options));
+  if (!turn.onRecords) return full();
+  // The commit fails if the skeleton is broken or the device was installed after all: read everything and build on that.
+  if (!(await applies(layer, installTransaction(ON_RECORDS, path, layer, firewall.chains[layer], options)))) await full();
 }
 
 async function removeIn(layer: Layer, devs: readonly IfName[]): Promise<void> {

@@ -22,30 +22,51 @@ export function lockName(stateDir: string): string {
 }
 
 /**
+ * How long a waiter told to let another go first waits for that one to take the lock before it
+ * competes for it itself: only a successor killed between its turn and its bind costs this.
+ */
+const HANDOVER_PATIENCE_MS = 500;
+
+/**
  * Serialises the read-modify-write of the shared dispatch chains between concurrent hook
- * calls (fifty guests starting at once). A call that finds the name bound connects to the
- * holder and waits for that connection to close: the holder closes it when it gives the lock
- * back, the kernel when the holder dies. Then every waiter tries to bind again and one wins:
- * no queue, so no order among waiters, but no waiter sleeps while the lock is free.
+ * calls (a hundred guests starting at once), first come, first served.
+ *
+ * A call that finds the name bound connects to the holder and sends its ticket: when it first
+ * asked (the system-wide monotonic clock) and its pid. On release the holder frees the name,
+ * tells the waiter with the oldest ticket "go" and every other one "wait", and closes their
+ * connections. The one told to go binds at once; the others connect to it (sending the same
+ * ticket, so the queue keeps its order from holder to holder) and bind themselves only if
+ * nobody has taken the name within HANDOVER_PATIENCE_MS. A waiter whose holder closes without a
+ * word (killed) competes at once. Mutual exclusion rests on bind alone; the tickets only decide
+ * who tries, so a call arriving just as the lock changes hands can go first once, never twice.
  */
 export async function acquireLock(stateDir: string, timeoutSeconds: number): Promise<Release> {
   // A dry run changes nothing, so it has nothing to serialise.
   if (effects().dryRun) return async () => undefined;
   const name = lockName(stateDir);
+  const ticket = `${process.hrtime.bigint()} ${process.pid}`;
   const deadline = Date.now() + timeoutSeconds * 1000;
+  let deferUntil = 0; // while told to wait: when to stop deferring to the successor
   for (let refused = 0; ; ) {
-    const held = await bind(name);
-    if (held) {
-      narrate(`locked ${describe(stateDir)}`);
-      return held;
+    if (Date.now() >= deferUntil) {
+      const held = await bind(name);
+      if (held) {
+        narrate(`locked ${describe(stateDir)}`);
+        return held;
+      }
     }
     const left = deadline - Date.now();
     if (left <= 0)
       throw new HookError(`gave up after ${timeoutSeconds} s waiting for the lock ${describe(stateDir)} (another vif-firewall call holds it)`);
-    // Refused: the holder gave the lock back between our bind and our connect (try again at
-    // once), or the name is bound by something that does not listen (back off, up to 20 ms).
-    if ((await holderGone(name, left)) === 'refused') await sleep(Math.min(20, 2 ** refused++) * Math.random());
-    else refused = 0;
+    const heard = await holderLetGo(name, ticket, left);
+    if (heard === 'refused') {
+      // Nobody listens: the successor has not bound yet, or the holder let go between our bind
+      // and our connect. Back off a little (up to 20 ms) and look again.
+      await sleep(Math.min(20, 2 ** refused++) * (deferUntil ? 1 : Math.random()));
+      continue;
+    }
+    refused = 0;
+    deferUntil = heard === 'wait' ? Date.now() + HANDOVER_PATIENCE_MS : 0;
   }
 }
 
@@ -62,12 +83,28 @@ function describe(stateDir: string): string {
   return `of ${stateDir} (abstract socket @${lockName(stateDir).slice(1)})`;
 }
 
+/** A waiter's place in the queue: when it first asked, then its pid. */
+function ticketOrder(a: string, b: string): number {
+  const [ta, pa] = a.split(' ').map(BigInt) as [bigint, bigint];
+  const [tb, pb] = b.split(' ').map(BigInt) as [bigint, bigint];
+  return ta !== tb ? (ta < tb ? -1 : 1) : pa < pb ? -1 : pa > pb ? 1 : 0;
+}
+
+const TICKET = /^\d{1,30} \d{1,10}$/;
+
 /** The lock, held, or undefined when the name is bound already. */
 function bind(name: string): Promise<Release | undefined> {
   return new Promise((done, fail) => {
-    const waiters = new Set<Socket>();
+    const waiters = new Map<Socket, string | undefined>();
     const server: Server = createServer((s) => {
-      waiters.add(s);
+      waiters.set(s, undefined);
+      let said = '';
+      s.setEncoding('latin1');
+      s.on('data', (chunk: string) => {
+        said = (said + chunk).slice(0, 64);
+        const line = said.split('\n', 2);
+        if (line.length === 2 && TICKET.test(line[0]!)) waiters.set(s, line[0]);
+      });
       s.on('error', () => undefined).on('close', () => waiters.delete(s));
     });
     server.once('error', (e: NodeJS.ErrnoException) => {
@@ -76,28 +113,38 @@ function bind(name: string): Promise<Release | undefined> {
     });
     server.listen({ path: name }, () =>
       done(async () => {
-        // Closing the listener frees the name; closing each waiter's connection wakes it.
+        // Free the name first (close is synchronous), so that the one told to go finds it free.
         server.close();
-        for (const s of waiters) s.destroy();
+        // A waiter whose ticket has not arrived yet ranks after those whose has, in the
+        // order it connected; someone is always told to go, so the lock never idles.
+        const next = [...waiters].sort(([, a], [, b]) => (a && b ? ticketOrder(a, b) : a ? -1 : b ? 1 : 0))[0]?.[0];
+        for (const s of waiters.keys()) s.end(s === next ? 'go\n' : 'wait\n');
       }),
     );
   });
 }
 
-/** Connects to the holder and resolves when it lets go ('gone'), at once when nothing listens ('refused'), or after ms. */
-function holderGone(name: string, ms: number): Promise<'gone' | 'refused' | 'timeout'> {
+/**
+ * Queues at the holder with our ticket and resolves with what it said when it let go: 'go'
+ * (our turn), 'wait' (another's), 'gone' (closed without a word: killed); or 'refused' at once
+ * when nothing listens, 'gone' after ms.
+ */
+function holderLetGo(name: string, ticket: string, ms: number): Promise<'go' | 'wait' | 'gone' | 'refused'> {
   return new Promise((done) => {
     let connected = false;
+    let heard = '';
     const socket = createConnection({ path: name });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      done('timeout');
-    }, ms);
-    socket.on('connect', () => (connected = true));
+    const timer = setTimeout(() => socket.destroy(), ms);
+    socket.setEncoding('latin1');
+    socket.on('connect', () => {
+      connected = true;
+      socket.write(`${ticket}\n`);
+    });
+    socket.on('data', (chunk: string) => (heard = (heard + chunk).slice(0, 8)));
     socket.on('error', () => undefined);
     socket.on('close', () => {
       clearTimeout(timer);
-      done(connected ? 'gone' : 'refused');
+      done(!connected ? 'refused' : heard === 'go\n' ? 'go' : heard === 'wait\n' ? 'wait' : 'gone');
     });
   });
 }

@@ -1,5 +1,5 @@
 import { BRIDGE_BASE_CHAIN, BRIDGE_TABLE, bridgeBaseIntact, isBridgeInstalledLine, parseBridgeInstalled, type BridgeInstalled } from '../compile/bridge.js';
-import { QUICK_READ_CHAINS, isInstalledLine, parseInstalled, parseQuickRead, type Installed, type WholeSkeleton } from '../compile/installed.js';
+import { isInstalledLine, parseInstalled, type Installed } from '../compile/installed.js';
 import { HookError } from '../errors.js';
 import type { Family } from '../rules/model.js';
 import { oneLine, run, tryRun } from './exec.js';
@@ -10,13 +10,6 @@ const tool = (family: Family, what: 'save' | 'restore') => `${family === 4 ? 'ip
 export async function readInstalled(family: Family): Promise<Installed> {
   const r = await run(tool(family, 'save'), ['-t', 'filter'], { keepLines: isInstalledLine });
   return parseInstalled(r.stdout);
-}
-
-/** The whole skeleton from one `iptables -S` per chain of QUICK_READ_CHAINS, or undefined when it is not whole. */
-export async function readQuick(family: Family): Promise<WholeSkeleton | undefined> {
-  const cmd = family === 4 ? 'iptables' : 'ip6tables';
-  const listings = await Promise.all(QUICK_READ_CHAINS.map((chain) => tryRun(cmd, ['-w', '-S', chain])));
-  return listings.every((r) => r.exitCode === 0) ? parseQuickRead(listings.map((r) => r.stdout)) : undefined;
 }
 
 /** One atomic transaction; -w waits for the xtables lock instead of failing when another tool holds it. */

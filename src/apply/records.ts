@@ -34,6 +34,8 @@ export interface VifRecord {
    * Absent in records of older versions: the config stands in.
    */
   readonly source?: { readonly key: string | undefined; readonly lines: readonly RuleLine[] };
+  /** The named sets (set_NAME) its rules use; absent in records of older versions: any may be. */
+  readonly sets?: readonly string[];
   /** What the call that installed it warned of (no ip=, no firewall key, …), for status. */
   readonly warnings?: readonly string[];
 }

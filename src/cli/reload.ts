@@ -133,7 +133,14 @@ async function plan(record: VifRecord, settings: Settings) {
   const level = antispoofWarning(antispoof, record.dev);
   return {
     record,
-    recorded: { antispoof: antispoof.level, configFile, rules: guest.ruleSet.rules.length, source: { key: guest.key, lines: guest.lines } },
+    recorded: {
+      antispoof: antispoof.level,
+      configFile,
+      rules: guest.ruleSet.rules.length,
+      source: { key: guest.key, lines: guest.lines },
+      // The sets it used before stay listed: offline destroys what is left unused of them.
+      sets: record.sets && [...new Set([...record.sets, ...setsUsed(guest.ruleSet).map((s) => s.name)])],
+    },
     warnings: [...guest.warnings, ...(level ? [level] : [])],
     changes: ruleWordsDiff({ lines: before?.lines.map((l) => l.value) ?? [], antispoof: record.antispoof }, { lines: guest.lines.map((l) => l.value), antispoof: antispoof.level }),
     ruleSet: guest.ruleSet,

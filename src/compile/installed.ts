@@ -1,4 +1,4 @@
-import { DISPATCH, HOOKS, HOOK_CHAINS, SKELETON_BODY, TOP_CHAIN, deviceOfVifChain, isOurChain, type HookChain } from './names.js';
+import { DISPATCH, HOOKS, HOOK_CHAINS, TOP_CHAIN, deviceOfVifChain, isOurChain, type HookChain } from './names.js';
 
 /** What the kernel's filter table holds of ours, for one address family, read from iptables-save. */
 export interface Installed {
@@ -52,36 +52,6 @@ export function parseInstalled(saveText: string): Installed {
 
 function isHookChain(chain: string): chain is HookChain {
   return (HOOK_CHAINS as string[]).includes(chain);
-}
-
-/**
- * What a quick read of the HOOKS chains and TOP_CHAIN alone can tell: that the skeleton is whole
- * (one jump each from FORWARD, INPUT and OUTPUT, TOP_CHAIN's body exactly ours, so the dispatch chains
- * it names exist). Nothing is known of the devices. For a large table (see apply/firewall.ts),
- * where iptables-save lists every guest's rules.
- */
-export interface WholeSkeleton {
-  readonly kind: 'whole skeleton';
-}
-
-/** The chains the quick read lists with `iptables -S`. */
-export const QUICK_READ_CHAINS = [...HOOK_CHAINS, TOP_CHAIN] as const;
-
-/** `iptables -S` of each of QUICK_READ_CHAINS, in that order → the whole skeleton, or undefined when it is not whole. */
-export function parseQuickRead(listings: readonly string[]): WholeSkeleton | undefined {
-  const save = ['*filter'];
-  for (const line of listings.join('\n').split('\n')) {
-    const declared = /^-[NP] (\S+)/.exec(line);
-    if (declared) save.push(`:${declared[1]} -`);
-    else if (line.startsWith('-A ')) save.push(line);
-  }
-  const installed = parseInstalled(save.join('\n'));
-  const body = installed.dispatch.get(TOP_CHAIN) ?? [];
-  const whole =
-    HOOK_CHAINS.every((hook) => installed.jumps[hook].length === 1) &&
-    body.length === SKELETON_BODY.length &&
-    body.every((spec, i) => spec === SKELETON_BODY[i]);
-  return whole ? { kind: 'whole skeleton' } : undefined;
 }
 
 /** Whether parseInstalled can use an iptables-save line: all others (every guest's own rules, most of a large table) can be dropped as they arrive. */

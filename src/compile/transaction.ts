@@ -2,7 +2,7 @@ import type { IfName } from '../ifname.js';
 import { parseCidr } from '../rules/address.js';
 import type { Cidr, Family } from '../rules/model.js';
 import type { VifChainBodies } from './chains.js';
-import { type Installed, type WholeSkeleton, dispatchRulesOf } from './installed.js';
+import { type Installed, dispatchRulesOf } from './installed.js';
 import { DISPATCH, HOOKS, HOOK_CHAINS, INPUT_CHAIN, OUTPUT_CHAIN, SKELETON_BODY, SKELETON_CHAINS, TOP_CHAIN, type HookChain, vifChain } from './names.js';
 
 /**
@@ -50,23 +50,31 @@ export interface InstallOptions {
   readonly acceptAllowed: boolean;
 }
 
+/**
+ * What an install is built on when it reads nothing first: the records say other devices are
+ * installed, so the skeleton should be there and this device's chains should not. The
+ * transaction checks both itself (see installTransaction); if either is wrong the commit fails,
+ * nothing changes, and the caller reads the table and builds on that.
+ */
+export const ON_RECORDS = { kind: 'on records' } as const;
+export type OnRecords = typeof ON_RECORDS;
+
 export function installTransaction(
-  installed: Installed | WholeSkeleton,
+  installed: Installed | OnRecords,
   path: DevicePath,
   family: Family,
   bodies: VifChainBodies,
   options: InstallOptions,
 ): string {
   const { dev } = path;
-  const quick = 'kind' in installed;
+  const onRecords = 'kind' in installed;
   // Old dispatch rules go first, so a re-install leaves exactly one copy.
-  const lines = quick ? [] : [...skeletonRepair(installed), ...dispatchRulesOf(installed, dev).map(([chain, spec]) => `-D ${chain} ${spec}`)];
+  const lines = onRecords ? skeletonChecks() : [...skeletonRepair(installed), ...dispatchRulesOf(installed, dev).map(([chain, spec]) => `-D ${chain} ${spec}`)];
   for (const dir of ['in', 'out'] as const) {
     const chain = vifChain(dir, dev);
-    // Declaring a chain that exists flushes it (with --noflush too): replace in place. After a
-    // quick read, -N instead: it fails the commit if the device was installed after all, and
-    // the caller reads everything and tries again.
-    lines.push(quick ? `-N ${chain}` : `:${chain} - [0:0]`);
+    // Declaring a chain that exists flushes it (with --noflush too): replace in place. On the
+    // records, -N instead: it fails the commit if the device was installed after all.
+    lines.push(onRecords ? `-N ${chain}` : `:${chain} - [0:0]`);
     for (const spec of bodies[dir]) lines.push(`-A ${chain} ${spec}`);
   }
   for (const [chain, spec] of dispatchRules(path, family, options)) lines.push(`-A ${chain} ${spec}`);
@@ -155,6 +163,17 @@ function skeletonRepair(installed: Installed): string[] {
     for (const spec of installed.jumps[hook].slice(1)) lines.push(`-D ${hook} ${spec}`);
   }
   return lines;
+}
+
+/**
+ * The skeleton's rules, each as a check (`-C`, which iptables-restore runs inside the
+ * transaction): the commit fails unless every hook jumps to its chain of ours and TOP_CHAIN
+ * holds each of its rules. Jumping to a chain needs the chain, so every skeleton chain is
+ * checked too. Not checked, because no check can fail on it: a second jump, or a rule someone
+ * added to our chains (status reports both; repair and any full install remove them).
+ */
+function skeletonChecks(): string[] {
+  return [...HOOK_CHAINS.map((hook) => `-C ${hook} ${hookJump(hook)}`), ...SKELETON_BODY.map((spec) => `-C ${TOP_CHAIN} ${spec}`)];
 }
 
 function hookJump(hook: HookChain): string {

@@ -43,7 +43,8 @@ export async function offline(ctx: CallContext): Promise<OfflineOutcome> {
       // Still under the lock: no online can be between loading a set and referencing it.
       forget: async () => {
         await removeRecord(settings.stateDir, inv.vif);
-        await removeUnusedSets();
+        // Only a device that used sets can have left one unused: spares every other offline a process.
+        if (record?.sets?.length !== 0) await removeUnusedSets();
       },
     });
   ctx.warnings.push(...(await forgetConnections(addresses)));

@@ -120,6 +120,7 @@ async function planOnline(ctx: CallContext, { domain, backend, dev, created, bri
   const uncovered = uncoveredPaths(path);
   if (uncovered) ctx.warnings.push(uncovered);
 
+  const sets = setsUsed(guest.ruleSet);
   const brWarning = await ensureBrNetfilter();
   if (brWarning) ctx.warnings.push(brWarning);
   return {
@@ -129,7 +130,7 @@ async function planOnline(ctx: CallContext, { domain, backend, dev, created, bri
     mtu,
     path,
     firewall,
-    sets: setsUsed(guest.ruleSet),
+    sets,
     record: {
       vif: inv.vif,
       dev,
@@ -143,6 +144,7 @@ async function planOnline(ctx: CallContext, { domain, backend, dev, created, bri
       configFile,
       rules: guest.ruleSet.rules.length,
       source: { key: guest.key, lines: guest.lines },
+      sets: sets.map((set) => set.name),
     },
   };
 }

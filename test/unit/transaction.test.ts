@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseInstalled, parseQuickRead } from '../../src/compile/installed.js';
+import { parseInstalled } from '../../src/compile/installed.js';
 import {
+  ON_RECORDS,
   installTransaction,
   quickRemoveTransaction,
   recordedPath,
@@ -222,23 +223,15 @@ function removeDevice(save: string, name: string): string {
     .join('\n');
 }
 
-describe('the quick read of a large table (iptables -S FORWARD, INPUT, OUTPUT, VIF-FW)', () => {
-  const forward = '-P FORWARD DROP\n-A FORWARD -j VIF-FW\n-A FORWARD -j DOCKER-USER\n';
-  const input = '-P INPUT ACCEPT\n-A INPUT -j VIF-FW-INPUT\n';
-  const output = '-P OUTPUT ACCEPT\n-A OUTPUT -j VIF-FW-OUTPUT\n';
-  const top = '-N VIF-FW\n-A VIF-FW -j VIF-FW-OUT\n-A VIF-FW -j VIF-FW-IN\n-A VIF-FW -j VIF-FW-PASS\n';
-
-  it('finds the skeleton whole only when it is exactly ours', () => {
-    expect(parseQuickRead([forward, input, output, top])).toEqual({ kind: 'whole skeleton' });
-    expect(parseQuickRead([forward + '-A FORWARD -j VIF-FW\n', input, output, top])).toBeUndefined();
-    expect(parseQuickRead(['-P FORWARD DROP\n', input, output, top])).toBeUndefined();
-    expect(parseQuickRead([forward, '-P INPUT ACCEPT\n', output, top])).toBeUndefined();
-    expect(parseQuickRead([forward, input, '-P OUTPUT ACCEPT\n', top])).toBeUndefined();
-    expect(parseQuickRead([forward, input, output, '-N VIF-FW\n-A VIF-FW -j VIF-FW-OUT\n-A VIF-FW -j VIF-FW-IN\n'])).toBeUndefined();
-  });
-
-  it('creates the device chains with -N, so the commit fails if they exist, and repairs nothing', () => {
-    expect(installTransaction({ kind: 'whole skeleton' }, path('vif4.0'), 4, bodies, accept)).toBe(`*filter
+describe('an install built on the records (a new device where others are installed)', () => {
+  it('checks the skeleton inside the transaction, creates the device chains with -N (the commit fails if they exist), and repairs nothing', () => {
+    expect(installTransaction(ON_RECORDS, path('vif4.0'), 4, bodies, accept)).toBe(`*filter
+-C FORWARD -j VIF-FW
+-C INPUT -j VIF-FW-INPUT
+-C OUTPUT -j VIF-FW-OUTPUT
+-C VIF-FW -j VIF-FW-OUT
+-C VIF-FW -j VIF-FW-IN
+-C VIF-FW -j VIF-FW-PASS
 -N vif-fw-in-vif4.0
 -A vif-fw-in-vif4.0 -p tcp -m tcp --dport 22 -j RETURN
 -A vif-fw-in-vif4.0 -j DROP
@@ -258,7 +251,7 @@ describe('the quick removal from a large table', () => {
   it('deletes exactly what installTransaction adds with the same options, then the chains', () => {
     for (const family of [4, 6] as const) {
       const guest = path('vif4.0', ['192.0.2.14', '2001:db8::14']);
-      const text = installTransaction({ kind: 'whole skeleton' }, guest, family, bodies, accept);
+      const text = installTransaction(ON_RECORDS, guest, family, bodies, accept);
       const added = text.split('\n').filter((l) => /^-A VIF-FW/.test(l)).map((l) => l.replace(/^-A/, '-D'));
       expect(added.filter((l) => l.includes(family === 4 ? '-d 192.0.2.14/32' : '-d 2001:db8::14/128'))).toHaveLength(2);
       expect(quickRemoveTransaction(guest, family, accept)).toBe(
@@ -273,7 +266,7 @@ describe('dispatch of what dom0 sends or routes to a guest', () => {
   const guest = path('vif2.0', ['192.0.2.12', '2001:db8::12', '198.51.100.0/24', '2001:db8:1::/64']);
 
   it('matches each single address of its family leaving through its bridge, never bridged frames, in FORWARD and OUTPUT', () => {
-    const v6 = installTransaction({ kind: 'whole skeleton' }, guest, 6, bodies, accept).split('\n');
+    const v6 = installTransaction(ON_RECORDS, guest, 6, bodies, accept).split('\n');
     expect(v6.filter((l) => l.includes(' -d '))).toEqual([
       '-A VIF-FW-IN -d 2001:db8::12/128 -o xenbr0 -m physdev ! --physdev-is-bridged -j vif-fw-in-vif2.0',
       '-A VIF-FW-OUTPUT -d 2001:db8::12/128 -o xenbr0 -j vif-fw-in-vif2.0',

@@ -1,0 +1,110 @@
+import { build } from 'esbuild';
+import { execa, type ResultPromise } from 'execa';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { acquireLock } from '../../src/apply/lock.js';
+
+// The lock serialises separate hook processes, so it is tested with separate processes: each
+// child takes the lock of a state dir of its own test, reports when it asked, when it got the
+// lock and when it gave it back (wall clock, sub-millisecond), holding it for a while.
+const scratch = mkdtempSync(join(tmpdir(), 'vfwt-lock-'));
+const childScript = join(scratch, 'child.mjs');
+const started: ResultPromise[] = [];
+
+beforeAll(async () => {
+  const lock = fileURLToPath(new URL('../../src/apply/lock.ts', import.meta.url));
+  await build({
+    stdin: {
+      contents: `
+        import { acquireLock } from ${JSON.stringify(lock)};
+        const now = () => (performance.timeOrigin + performance.now()).toFixed(3);
+        const [stateDir, holdMs] = process.argv.slice(2);
+        process.stdout.write('asked ' + now() + '\\n');
+        const release = await acquireLock(stateDir, 30);
+        process.stdout.write('locked ' + now() + '\\n');
+        await new Promise((r) => setTimeout(r, Number(holdMs)));
+        process.stdout.write('released ' + now() + '\\n');
+        await release();
+        process.exit(0);
+      `,
+      resolveDir: scratch,
+      loader: 'ts',
+    },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    outfile: childScript,
+    logLevel: 'error',
+  });
+});
+
+afterAll(async () => {
+  for (const p of started) p.kill('SIGKILL');
+  await Promise.allSettled(started);
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+interface Turn {
+  asked: number;
+  locked: number;
+  released: number;
+}
+
+function child(stateDir: string, holdMs: number): { result: Promise<Turn>; asked: Promise<void> } {
+  const p = execa('node', [childScript, stateDir, String(holdMs)], { reject: false, buffer: true, lines: false });
+  started.push(p);
+  let told: () => void = () => undefined;
+  const asked = new Promise<void>((r) => (told = r));
+  p.stdout!.on('data', (d: Buffer) => {
+    if (d.toString().includes('asked')) told();
+  });
+  const result = p.then((r) => {
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const at = (word: string) => Number(new RegExp(`^${word} (\\S+)$`, 'm').exec(String(r.stdout))![1]);
+    return { asked: at('asked'), locked: at('locked'), released: at('released') };
+  });
+  return { result, asked };
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('the lock', () => {
+  it('serves waiters in the order they asked, one at a time', async () => {
+    const stateDir = join(scratch, 'fifo');
+    const release = await acquireLock(stateDir, 5);
+    const waiters: { result: Promise<Turn> }[] = [];
+    for (let i = 0; i < 8; i++) {
+      const c = child(stateDir, 30);
+      await c.asked;
+      // Time for the child to find the lock held and queue at the holder.
+      await pause(80);
+      waiters.push(c);
+    }
+    await release();
+    const turns = await Promise.all(waiters.map((w) => w.result));
+    const byLockTime = [...turns.keys()].sort((a, b) => turns[a]!.locked - turns[b]!.locked);
+    expect(byLockTime).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    for (let i = 1; i < turns.length; i++) expect(turns[i]!.locked).toBeGreaterThanOrEqual(turns[i - 1]!.released);
+  });
+
+  it('is free at once when its holder is killed, and never held by two', async () => {
+    const stateDir = join(scratch, 'killed');
+    const holder = child(stateDir, 60_000);
+    await holder.asked;
+    await pause(300);
+    const waiters = [0, 1, 2, 3].map(() => child(stateDir, 20));
+    await Promise.all(waiters.map((w) => w.asked));
+    await pause(150);
+    const killedAt = Date.now();
+    started[started.length - 5]!.kill('SIGKILL');
+    await holder.result.catch(() => undefined);
+    const turns = await Promise.all(waiters.map((w) => w.result));
+    const order = [...turns].sort((a, b) => a.locked - b.locked);
+    // No handover was said: the waiters compete at once, and the first gets it within moments.
+    expect(order[0]!.locked - killedAt).toBeLessThan(2_000);
+    for (let i = 1; i < order.length; i++) expect(order[i]!.locked).toBeGreaterThanOrEqual(order[i - 1]!.released);
+  });
+});
