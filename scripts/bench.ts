@@ -17,6 +17,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { destroyAllDom0s, isRoot } from '../test/support/netns.js';
 import { Bench, type EquivalenceResult, type FloorResult, type StormResult } from './bench/measure.js';
+import { profileCalls } from './bench/profileCall.js';
 import { markdown, svgChart, targets, type BenchResults } from './bench/report.js';
 import { ROOT, World, type Approach, type Backend } from './bench/world.js';
 
@@ -172,6 +173,7 @@ async function main(): Promise<number> {
     storms: [],
     skipped: [],
     targets: [],
+    profile: [],
   };
   const deadline = t0 + opts.budgetS * 1000;
   const remainingMs = () => deadline - Date.now();
@@ -259,6 +261,12 @@ async function main(): Promise<number> {
       await w.destroy();
       worlds.delete(w);
     }
+  }
+  // Where the time of one call goes: its processes and its main thread, after the grid (a few seconds).
+  const profiled = opts.backends.includes('nft') ? 'nft' : opts.backends[0];
+  if (profiled && !stopping) {
+    log(`${profiled}: profiling one online and one offline (K = ${opts.stormK}, M = 1)`);
+    results.profile = await profileCalls({ backend: profiled, hook: opts.hook, k: opts.stormK, m: 1, reps: 3, out: join(dirname(opts.json), 'profile') });
   }
   results.meta.durationS = Math.round(elapsed());
   results.targets = targets(results);

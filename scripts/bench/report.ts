@@ -31,6 +31,8 @@ export interface BenchResults {
   storms: StormResult[];
   skipped: string[];
   targets: Target[];
+  /** profileCall.ts's report of one online and one offline (markdown lines); absent in older runs. */
+  profile?: string[];
 }
 
 const NAMES: Record<Approach, string> = { baseline: 'minimal reference', same: 'same-protection reference', hook: 'vif-firewall' };
@@ -235,6 +237,13 @@ export function markdown(r: BenchResults): string {
   if (early.length) L.push(`Time-capped cells (fewer rounds): ${early.map((c) => `${c.backend} ${NAMES[c.approach]} K=${c.k} M=${c.m} n=${c.online.length}`).join(', ')}.`);
   if (r.skipped.length) L.push(`Skipped (time budget): ${r.skipped.join(', ')}.`);
   L.push('');
+  if (r.profile?.length) {
+    L.push('**Per-step profile of one online and one offline** (`scripts/bench/profileCall.ts`): the processes each call starts, from its exec, with how long each ran (the critical path: what starts only when another ends), and the main thread\'s self time by bundled module or node task:');
+    L.push('');
+    // Its headings one level down, under this section's.
+    L.push(...r.profile.map((l) => (l.startsWith('#') ? `#${l}` : l)));
+    L.push('');
+  }
   return L.join('\n');
 }
 

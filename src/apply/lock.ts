@@ -2,6 +2,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { resolve } from 'node:path';
 import { HookError } from '../errors.js';
 import { effects, narrate } from './effects.js';
+import { boostPriority } from './priority.js';
 
 /** Gives a held lock back. */
 export type Release = () => Promise<void>;
@@ -46,18 +47,27 @@ export async function acquireLock(stateDir: string, timeoutSeconds: number): Pro
   const name = lockName(stateDir);
   const ticket = `${process.hrtime.bigint()} ${process.pid}`;
   const deadline = Date.now() + timeoutSeconds * 1000;
+  const unboost = boostPriority();
   let deferUntil = 0; // while told to wait: when to stop deferring to the successor
   for (let refused = 0; ; ) {
     if (Date.now() >= deferUntil) {
-      const held = await bind(name);
+      const held = await bind(name).catch((e: unknown) => {
+        unboost();
+        throw e;
+      });
       if (held) {
         narrate(`locked ${describe(stateDir)}`);
-        return held;
+        return async () => {
+          await held();
+          unboost();
+        };
       }
     }
     const left = deadline - Date.now();
-    if (left <= 0)
+    if (left <= 0) {
+      unboost();
       throw new HookError(`gave up after ${timeoutSeconds} s waiting for the lock ${describe(stateDir)} (another vif-firewall call holds it)`);
+    }
     const heard = await holderLetGo(name, ticket, left);
     if (heard === 'refused') {
       // Nobody listens: the successor has not bound yet, or the holder let go between our bind

@@ -20,14 +20,18 @@ beforeAll(async () => {
     stdin: {
       contents: `
         import { acquireLock } from ${JSON.stringify(lock)};
+        import { getPriority } from 'node:os';
         const now = () => (performance.timeOrigin + performance.now()).toFixed(3);
         const [stateDir, holdMs] = process.argv.slice(2);
         process.stdout.write('asked ' + now() + '\\n');
+        const before = getPriority();
         const release = await acquireLock(stateDir, 30);
         process.stdout.write('locked ' + now() + '\\n');
+        const held = getPriority();
         await new Promise((r) => setTimeout(r, Number(holdMs)));
         process.stdout.write('released ' + now() + '\\n');
         await release();
+        process.stdout.write('priority ' + before + ' ' + held + ' ' + getPriority() + '\\n');
         process.exit(0);
       `,
       resolveDir: scratch,
@@ -88,6 +92,20 @@ describe('the lock', () => {
     const byLockTime = [...turns.keys()].sort((a, b) => turns[a]!.locked - turns[b]!.locked);
     expect(byLockTime).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     for (let i = 1; i < turns.length; i++) expect(turns[i]!.locked).toBeGreaterThanOrEqual(turns[i - 1]!.released);
+  });
+
+  it('raises the priority of a call at the lock by 10 (as root) while it waits and holds, and gives it back at release', async () => {
+    const stateDir = join(scratch, 'priority');
+    const release = await acquireLock(stateDir, 5);
+    const c = child(stateDir, 10);
+    await c.asked;
+    await pause(80);
+    await release();
+    await c.result;
+    const out = String((await started[started.length - 1]!).stdout);
+    const [before, held, after] = /^priority (\S+) (\S+) (\S+)$/m.exec(out)!.slice(1).map(Number) as [number, number, number];
+    expect(held).toBe(process.getuid?.() === 0 ? Math.max(-20, before - 10) : before);
+    expect(after).toBe(before);
   });
 
   it('is free at once when its holder is killed, and never held by two', async () => {
