@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acquireLock } from '../../src/apply/lock.js';
+import { acquireLock, lockName } from '../../src/apply/lock.js';
+import { createConnection, createServer, type Socket } from 'node:net';
 
 // The lock serialises separate hook processes, so it is tested with separate processes: each
 // child takes the lock of a state dir of its own test, reports when it asked, when it got the
@@ -22,10 +23,10 @@ beforeAll(async () => {
         import { acquireLock } from ${JSON.stringify(lock)};
         import { getPriority } from 'node:os';
         const now = () => (performance.timeOrigin + performance.now()).toFixed(3);
-        const [stateDir, holdMs] = process.argv.slice(2);
+        const [stateDir, holdMs, timeoutS = '30'] = process.argv.slice(2);
         process.stdout.write('asked ' + now() + '\\n');
         const before = getPriority();
-        const release = await acquireLock(stateDir, 30);
+        const release = await acquireLock(stateDir, Number(timeoutS));
         process.stdout.write('locked ' + now() + '\\n');
         const held = getPriority();
         await new Promise((r) => setTimeout(r, Number(holdMs)));
@@ -57,8 +58,8 @@ interface Turn {
   released: number;
 }
 
-function child(stateDir: string, holdMs: number): { result: Promise<Turn>; asked: Promise<void> } {
-  const p = execa('node', [childScript, stateDir, String(holdMs)], { reject: false, buffer: true, lines: false });
+function child(stateDir: string, holdMs: number, timeoutS = 30): { result: Promise<Turn>; asked: Promise<void>; ran: ResultPromise } {
+  const p = execa('node', [childScript, stateDir, String(holdMs), String(timeoutS)], { reject: false, buffer: true, lines: false });
   started.push(p);
   let told: () => void = () => undefined;
   const asked = new Promise<void>((r) => (told = r));
@@ -70,7 +71,19 @@ function child(stateDir: string, holdMs: number): { result: Promise<Turn>; asked
     const at = (word: string) => Number(new RegExp(`^${word} (\\S+)$`, 'm').exec(String(r.stdout))![1]);
     return { asked: at('asked'), locked: at('locked'), released: at('released') };
   });
-  return { result, asked };
+  return { result, asked, ran: p };
+}
+
+/** A client of the lock's socket that is not a vif-firewall call: what any local process can be. */
+function rogueWaiter(stateDir: string, ticket: string): Promise<string> {
+  return new Promise((done) => {
+    let heard = '';
+    const s = createConnection({ path: lockName(stateDir) }, () => s.write(`${ticket}\n`));
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => (heard += d));
+    s.on('error', () => undefined);
+    s.on('close', () => done(heard));
+  });
 }
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -106,6 +119,43 @@ describe('the lock', () => {
     const [before, held, after] = /^priority (\S+) (\S+) (\S+)$/m.exec(out)!.slice(1).map(Number) as [number, number, number];
     expect(held).toBe(process.getuid?.() === 0 ? Math.max(-20, before - 10) : before);
     expect(after).toBe(before);
+  });
+
+  it('goes on without a successor that was told to go and never took the lock', async () => {
+    const stateDir = join(scratch, 'no-successor');
+    const release = await acquireLock(stateDir, 5);
+    const waiter = child(stateDir, 10);
+    await waiter.asked;
+    await pause(80);
+    // The oldest ticket there can be: told to go, it does nothing.
+    const rogue = rogueWaiter(stateDir, '1 1');
+    await pause(80);
+    const releasedAt = performance.timeOrigin + performance.now();
+    await release();
+    expect(await rogue).toBe('go\n');
+    const turn = await waiter.result;
+    // The waiter told to wait defers 500 ms to the successor, then takes the lock itself.
+    expect(turn.locked - releasedAt).toBeGreaterThanOrEqual(450);
+    expect(turn.locked - releasedAt).toBeLessThan(5_000);
+  });
+
+  it('lets no call go on that has not bound the name itself, whatever a rogue holder says', async () => {
+    const stateDir = join(scratch, 'rogue-holder');
+    const rogue = createServer((s: Socket) => {
+      s.on('error', () => undefined);
+      s.end('go\n');
+    });
+    await new Promise<void>((r) => rogue.listen({ path: lockName(stateDir) }, r));
+    try {
+      const waiter = child(stateDir, 10, 2);
+      waiter.result.catch(() => undefined); // it must fail: what it printed is checked below
+      const r = await waiter.ran;
+      expect(r.exitCode).not.toBe(0);
+      expect(String(r.stdout)).not.toContain('locked');
+      expect(String(r.stderr)).toContain('gave up after 2 s waiting for the lock');
+    } finally {
+      rogue.close();
+    }
   });
 
   it('is free at once when its holder is killed, and never held by two', async () => {
