@@ -88,6 +88,15 @@ function rogueWaiter(stateDir: string, ticket: string): Promise<string> {
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The lock held by this process, and a child that asked for it after (time enough to queue). */
+async function queuedBehindUs(stateDir: string) {
+  const release = await acquireLock(stateDir, 5);
+  const waiter = child(stateDir, 10);
+  await waiter.asked;
+  await pause(80);
+  return { release, waiter };
+}
+
 describe('the lock', () => {
   it('serves waiters in the order they asked, one at a time', async () => {
     const stateDir = join(scratch, 'fifo');
@@ -108,14 +117,10 @@ describe('the lock', () => {
   });
 
   it('raises the priority of a call at the lock by 10 (as root) while it waits and holds, and gives it back at release', async () => {
-    const stateDir = join(scratch, 'priority');
-    const release = await acquireLock(stateDir, 5);
-    const c = child(stateDir, 10);
-    await c.asked;
-    await pause(80);
+    const { release, waiter } = await queuedBehindUs(join(scratch, 'priority'));
     await release();
-    await c.result;
-    const out = String((await started[started.length - 1]!).stdout);
+    await waiter.result;
+    const out = String((await waiter.ran).stdout);
     const [before, held, after] = /^priority (\S+) (\S+) (\S+)$/m.exec(out)!.slice(1).map(Number) as [number, number, number];
     expect(held).toBe(process.getuid?.() === 0 ? Math.max(-20, before - 10) : before);
     expect(after).toBe(before);
@@ -123,10 +128,7 @@ describe('the lock', () => {
 
   it('goes on without a successor that was told to go and never took the lock', async () => {
     const stateDir = join(scratch, 'no-successor');
-    const release = await acquireLock(stateDir, 5);
-    const waiter = child(stateDir, 10);
-    await waiter.asked;
-    await pause(80);
+    const { release, waiter } = await queuedBehindUs(stateDir);
     // The oldest ticket there can be: told to go, it does nothing.
     const rogue = rogueWaiter(stateDir, '1 1');
     await pause(80);
