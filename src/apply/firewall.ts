@@ -47,7 +47,8 @@ export async function takeTurn(locking: Locking, { likelyNew }: { likelyNew: boo
   try {
     const devices = await countRecords(locking.stateDir);
     // With no record there is most likely no skeleton either: a commit on the records would fail.
-    return { onRecords: likelyNew && devices > 0, readBridgeBase: devices < LARGE_FROM, release };
+    // reload and repair always look at the base chain: on a large host they are where a broken one is mended.
+    return { onRecords: likelyNew && devices > 0, readBridgeBase: !likelyNew || devices < LARGE_FROM, release };
   } catch (e) {
     await release();
     throw e;

@@ -131,6 +131,11 @@ describe.skipIf(!requireRoot('hook end-to-end tests'))('vif-firewall online/offl
     expect(repaired.stderr).not.toContain('$ ip6tables-save');
     expect(await w.tables()).toBe(both);
 
+    // Here online trusts the bridge table's base chain; repair looks at it and mends it.
+    await w.dom0.exec('nft', ['flush', 'chain', 'bridge', 'vif-fw', 'prerouting']);
+    expect((await w.run(['repair'])).exitCode).toBe(0);
+    expect(await w.tables()).toBe(both);
+
     // offline removes what online installed without reading the tables either.
     prepareOfflineLikeLibxl(w.xs, 3, 0);
     const down = await w.run(['offline', 'vif3.0', '--verbose']);
