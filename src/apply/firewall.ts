@@ -32,27 +32,30 @@ export interface Turn {
    * commit, and the layer reads its table and tries again.
    */
   readonly onRecords: boolean;
-  /** List the bridge table's base chain first (a small table), and rewrite it only if it is not as we make it. */
-  readonly readBridgeBase: boolean;
+  /**
+   * Whether the bridge table's base chain is as we make it (then an install leaves it alone), or
+   * undefined: not read (a large table, trusted). Read while the call waits for the lock, so
+   * that the lock is held for one process less: a chain broken between the read and the commit
+   * is no likelier than one broken just after the commit, which only status sees and repair mends.
+   */
+  readonly bridgeBaseIntact: Promise<boolean> | undefined;
   readonly release: Release;
 }
 
 /**
  * Takes the lock: where every install starts. It needs nothing of the guest, so online asks
- * for it while it still compiles. Nothing is read here: each layer reads what it must (if
- * anything) on its own, so no layer waits for another's read.
+ * for it while it still compiles. The filter tables are not read here: each layer reads what it
+ * must (if anything) on its own, so no layer waits for another's read.
  */
 export async function takeTurn(locking: Locking, { likelyNew }: { likelyNew: boolean }): Promise<Turn> {
+  // A measure of the tables' size, not a promise about them: every guess is checked by the commit.
+  const devices = await countRecords(locking.stateDir);
+  // reload and repair always look at the base chain: on a large host they are where a broken one is mended.
+  const bridgeBaseIntact = !likelyNew || devices < LARGE_FROM ? readBridgeBaseIntact() : undefined;
+  bridgeBaseIntact?.catch(() => undefined); // awaited by the install; must not count as unhandled before
   const release = await acquireLock(locking.stateDir, locking.timeoutSeconds);
-  try {
-    const devices = await countRecords(locking.stateDir);
-    // With no record there is most likely no skeleton either: a commit on the records would fail.
-    // reload and repair always look at the base chain: on a large host they are where a broken one is mended.
-    return { onRecords: likelyNew && devices > 0, readBridgeBase: !likelyNew || devices < LARGE_FROM, release };
-  } catch (e) {
-    await release();
-    throw e;
-  }
+  // With no record there is most likely no skeleton either: a commit on the records would fail.
+  return { onRecords: likelyNew && devices > 0, bridgeBaseIntact, release };
 }
 
 /**
@@ -110,8 +113,7 @@ async function installIn(layer: Layer, turn: Turn, path: DevicePath, firewall: V
     // Removing the checks (level off) needs the bridge table read; installing them does not.
     if (firewall.bridge.length === 0) return apply(layer, bridgeRemoveTransaction(await readBridgeInstalled(), [dev]));
     // With the base chain intact or not read, the device alone: that fails if the table or map is missing.
-    const baseIntact = turn.readBridgeBase ? await readBridgeBaseIntact() : undefined;
-    if (baseIntact !== false && (await applies(layer, bridgeInstallTransaction(dev, firewall.bridge, false)))) return;
+    if ((await turn.bridgeBaseIntact) !== false && (await applies(layer, bridgeInstallTransaction(dev, firewall.bridge, false)))) return;
     return apply(layer, bridgeInstallTransaction(dev, firewall.bridge));
   }
   const full = async () => restore(layer, installTransaction(await readInstalled(layer), path, layer, firewall.chains[layer], options));
