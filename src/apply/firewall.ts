@@ -17,10 +17,10 @@ export interface Locking {
 }
 
 /**
- * From this many installed devices on, a table counts as large: the bridge table's base chain
- * is not listed before an install, since nft lists every guest's checks to show one chain
- * (56–135 ms at 1,000 guests). Below, listing it costs one process that runs beside the
- * iptables transactions, and lets an install repair a base chain someone broke.
+ * From this many installed devices on, a table counts as large: online does not list the bridge
+ * table's base chain, since nft lists every guest's checks to show one chain (56–135 ms at 1,000
+ * guests). Below, and for reload and repair always, listing it costs one process that runs while
+ * the call waits for the lock, and lets the install repair a base chain someone broke.
  */
 const LARGE_FROM = 50;
 

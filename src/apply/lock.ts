@@ -44,30 +44,34 @@ const HANDOVER_PATIENCE_MS = 500;
 export async function acquireLock(stateDir: string, timeoutSeconds: number): Promise<Release> {
   // A dry run changes nothing, so it has nothing to serialise.
   if (effects().dryRun) return async () => undefined;
+  const unboost = boostPriority();
+  try {
+    const held = await takeName(stateDir, timeoutSeconds);
+    narrate(`locked ${describe(stateDir)}`);
+    return async () => {
+      await held();
+      unboost();
+    };
+  } catch (e) {
+    unboost();
+    throw e;
+  }
+}
+
+/** Waits in the queue until it binds the lock's name: the lock held, or a HookError after timeoutSeconds. */
+async function takeName(stateDir: string, timeoutSeconds: number): Promise<Release> {
   const name = lockName(stateDir);
   const ticket = `${process.hrtime.bigint()} ${process.pid}`;
   const deadline = Date.now() + timeoutSeconds * 1000;
-  const unboost = boostPriority();
   let deferUntil = 0; // while told to wait: when to stop deferring to the successor
   for (let refused = 0; ; ) {
     if (Date.now() >= deferUntil) {
-      const held = await bind(name).catch((e: unknown) => {
-        unboost();
-        throw e;
-      });
-      if (held) {
-        narrate(`locked ${describe(stateDir)}`);
-        return async () => {
-          await held();
-          unboost();
-        };
-      }
+      const held = await bind(name);
+      if (held) return held;
     }
     const left = deadline - Date.now();
-    if (left <= 0) {
-      unboost();
+    if (left <= 0)
       throw new HookError(`gave up after ${timeoutSeconds} s waiting for the lock ${describe(stateDir)} (another vif-firewall call holds it)`);
-    }
     const heard = await holderLetGo(name, ticket, left);
     if (heard === 'refused') {
       // Nobody listens: the successor has not bound yet, or the holder let go between our bind
