@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileAntispoof } from '../../src/compile/antispoof.js';
-import { bridgeInstallTransaction } from '../../src/compile/bridge.js';
+import { bridgeInstallTransaction, bridgeNewDevicesTransaction } from '../../src/compile/bridge.js';
 import { unwrap } from '../../src/errors.js';
 import { parseIfName } from '../../src/ifname.js';
 import { antispoofSpec } from '../../src/read/antispoof.js';
@@ -26,9 +26,9 @@ export interface Guest {
  */
 export async function bridgeBulkScript(configFile: string, guests: readonly Guest[]): Promise<string> {
   const { ruleSet } = await readGuestRules(configFile, 0, DEFAULT_SETTINGS);
-  return guests
-    .map((g, i) => bridgeInstallTransaction(unwrap(parseIfName(g.dev)), compileAntispoof(antispoofSpec('full', g.mac, undefined, 'bench'), ruleSet), i === 0) ?? '')
-    .join('');
+  const devices = guests.map((g) => ({ dev: unwrap(parseIfName(g.dev)), body: compileAntispoof(antispoofSpec('full', g.mac, undefined, 'bench'), ruleSet) }));
+  const [first, ...rest] = devices;
+  return first ? (bridgeInstallTransaction(first.dev, first.body) ?? '') + bridgeNewDevicesTransaction(rest) : '';
 }
 
 /** The record one online wrote, as a template for the others. */

@@ -1,10 +1,21 @@
-import { bridgeInstallTransaction, bridgeQuickRemoveTransaction, bridgeRemoveTransaction } from '../compile/bridge.js';
+import { bridgeInstallTransaction, bridgeNewDevicesTransaction, bridgeQuickRemoveTransaction, bridgeRemoveTransaction } from '../compile/bridge.js';
 import type { VifFirewall } from '../compile/firewall.js';
-import { ON_RECORDS, installTransaction, quickRemoveTransaction, removeTransaction, type DevicePath, type InstallOptions } from '../compile/transaction.js';
+import { newDevicesTransactions } from '../compile/newDevices.js';
+import {
+  installTransaction,
+  newDeviceLines,
+  newDevicesTransaction,
+  quickRemoveTransaction,
+  removeTransaction,
+  type DevicePath,
+  type InstallOptions,
+} from '../compile/transaction.js';
 import type { IfName } from '../ifname.js';
+import { narrate } from './effects.js';
 import { acquireLock, withLock, type Release } from './lock.js';
 import { readBridgeBaseIntact, readBridgeInstalled, readInstalled, restore, restoreBridge } from './netfilter.js';
-import { countRecords } from './records.js';
+import { claimJobs, type OwnJob } from './queue.js';
+import { countRecords, writeRecord } from './records.js';
 
 /** Each layer is one transaction per call: iptables, ip6tables, and our nft bridge table (anti-spoofing). */
 const LAYERS = [4, 6, 'bridge'] as const;
@@ -19,13 +30,16 @@ export interface Locking {
 /**
  * From this many installed devices on, a table counts as large: online does not list the bridge
  * table's base chain, since nft lists every guest's checks to show one chain (56–135 ms at 1,000
- * guests). Below, and for reload and repair always, listing it costs one process that runs while
- * the call waits for the lock, and lets the install repair a base chain someone broke.
+ * guests). Below, and for reload and repair always, listing it costs one process, and lets the
+ * install repair a base chain someone broke. online lists it once it holds the lock, alongside
+ * the filter tables' transactions, so that a call whose install another call commits (a boot
+ * storm's most) never runs it; reload and repair list it while they wait for the lock.
  */
 const LARGE_FROM = 50;
 
 /** The hook's lock, held, and how the install builds its transactions. */
 export interface Turn {
+  readonly stateDir: string;
   /**
    * Build on the records instead of reading the filter tables: a device most likely new
    * (online, not reload) on a host where other devices are installed. A wrong guess fails the
@@ -34,45 +48,103 @@ export interface Turn {
   readonly onRecords: boolean;
   /**
    * Whether the bridge table's base chain is as we make it (then an install leaves it alone), or
-   * undefined: not read (a large table, trusted). Read while the call waits for the lock, so
-   * that the lock is held for one process less: a chain broken between the read and the commit
+   * undefined: not read (a large table, trusted). A chain broken between the read and the commit
    * is no likelier than one broken just after the commit, which only status sees and repair mends.
    */
   readonly bridgeBaseIntact: Promise<boolean> | undefined;
   readonly release: Release;
 }
 
+/** What online's wait for the lock ends in when another call committed its queued job meanwhile. */
+export const SERVED = { kind: 'served' } as const;
+export type Served = typeof SERVED;
+export const isServed = (t: Turn | Served): t is Served => t === SERVED;
+
 /**
- * Takes the lock: where every install starts. It needs nothing of the guest, so online asks
- * for it while it still compiles. The filter tables are not read here: each layer reads what it
- * must (if anything) on its own, so no layer waits for another's read.
+ * Takes the lock, for reload and repair: where every install starts. The filter tables are not
+ * read here: each layer reads what it must (if anything) on its own, so no layer waits for
+ * another's read. The bridge base chain is always listed: on a large host reload and repair
+ * are where a broken one is mended.
  */
-export async function takeTurn(locking: Locking, { likelyNew }: { likelyNew: boolean }): Promise<Turn> {
+export async function takeTurn(locking: Locking): Promise<Turn> {
+  const bridgeBaseIntact = readBase();
+  return { stateDir: locking.stateDir, onRecords: false, bridgeBaseIntact, release: await acquireLock(locking.stateDir, locking.timeoutSeconds) };
+}
+
+/**
+ * Takes the lock for online, which asks for it while it still compiles, and leaves its job in
+ * the queue once compiled (job: undefined until then, and for a device that cannot be queued).
+ * Ends in SERVED, without the lock, as soon as the call holding the lock has committed the job.
+ */
+export async function queueForTurn(locking: Locking, job: () => OwnJob | undefined): Promise<Turn | Served> {
+  const { stateDir } = locking;
+  const served = () => job()?.done() ?? false;
+  const release = await acquireLock(stateDir, locking.timeoutSeconds, served);
+  if (!release || served()) {
+    await release?.();
+    return SERVED;
+  }
+  // Counted under the lock: in a boot storm the first guest's record comes while the others wait.
   // A measure of the tables' size, not a promise about them: every guess is checked by the commit.
-  const devices = await countRecords(locking.stateDir);
-  // reload and repair always look at the base chain: on a large host they are where a broken one is mended.
-  const bridgeBaseIntact = !likelyNew || devices < LARGE_FROM ? readBridgeBaseIntact() : undefined;
-  bridgeBaseIntact?.catch(() => undefined); // awaited by the install; must not count as unhandled before
-  const release = await acquireLock(locking.stateDir, locking.timeoutSeconds);
+  const devices = await countRecords(stateDir);
   // With no record there is most likely no skeleton either: a commit on the records would fail.
-  return { onRecords: likelyNew && devices > 0, bridgeBaseIntact, release };
+  return { stateDir, onRecords: devices > 0, bridgeBaseIntact: devices < LARGE_FROM ? readBase() : undefined, release };
+}
+
+function readBase(): Promise<boolean> {
+  const intact = readBridgeBaseIntact();
+  intact.catch(() => undefined); // awaited by the install; must not count as unhandled before
+  return intact;
 }
 
 /**
  * Installs (or replaces) one device's firewall, one transaction per layer, then gives the
  * turn back. If one layer's transaction fails, those that went through are undone, so the
- * call changes nothing at all.
+ * call changes nothing at all. With its job queued, the call first commits it together with
+ * every other job waiting in the queue (commitQueue). Resolves with how many other devices' jobs
+ * it committed.
  */
-export async function installFirewall(turn: Turn, path: DevicePath, firewall: VifFirewall, options: InstallOptions): Promise<void> {
+export async function installFirewall(turn: Turn, path: DevicePath, firewall: VifFirewall, options: InstallOptions, job?: OwnJob): Promise<number> {
   try {
+    const committed = job ? await commitQueue(turn, job) : 0;
+    if (committed > 0) return committed;
     const results = await Promise.allSettled(LAYERS.map((layer) => installIn(layer, turn, path, firewall, options)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (!failed) return;
-    await Promise.allSettled(LAYERS.filter((_, i) => results[i]!.status === 'fulfilled').map((layer) => removeIn(layer, [path.dev])));
+    if (!failed) return 0;
+    await undoIn(LAYERS.filter((_, i) => results[i]!.status === 'fulfilled'), [path.dev]);
     throw failed.reason;
   } finally {
     await turn.release();
   }
+}
+
+/**
+ * Commits the call's own job with every job waiting in the queue, one transaction per layer,
+ * and writes the others' records; how many others it committed. None (and the call installs alone) when the
+ * call's job was not waiting any more, when the tables cannot be built on without a read, when
+ * nobody else waits, or when the batch failed: then every layer that went through is undone
+ * (each added only these new devices) and the others install alone at their turn.
+ */
+async function commitQueue(turn: Turn, own: OwnJob): Promise<number> {
+  if (!(await own.withdraw()) || !turn.onRecords) return 0;
+  // The base chain is listed meanwhile (if at all); a broken one is repaired by this call, alone.
+  const [baseIntact, others] = await Promise.all([turn.bridgeBaseIntact, claimJobs(turn.stateDir, new Set([own.job.device.dev]))]);
+  if (baseIntact === false) await Promise.all(others.map((o) => o.settle('retry')));
+  if (baseIntact === false || others.length === 0) return 0;
+  const jobs = [own.job, ...others.map((o) => o.job)];
+  const texts = newDevicesTransactions(jobs.map((j) => j.device));
+  const results = await Promise.allSettled(LAYERS.map((layer) => apply(layer, texts[layer])));
+  const ok = results.every((r) => r.status === 'fulfilled');
+  if (ok) {
+    const appliedAt = new Date().toISOString();
+    await Promise.all(others.map((o) => writeRecord(turn.stateDir, { ...o.job.record, appliedAt })));
+    narrate(`committed with the queued installs of ${others.map((o) => o.job.device.dev).join(', ')}`);
+  } else {
+    await undoIn(LAYERS.filter((_, i) => results[i]!.status === 'fulfilled'), jobs.map((j) => j.device.dev));
+    narrate(`the queued installs failed together and were undone; each installs alone`);
+  }
+  await Promise.all(others.map((o) => o.settle(ok ? 'done' : 'retry')));
+  return ok ? others.length : 0;
 }
 
 /** How offline removes one device: as online installed it, and then its record. */
@@ -112,14 +184,18 @@ async function installIn(layer: Layer, turn: Turn, path: DevicePath, firewall: V
   if (layer === 'bridge') {
     // Removing the checks (level off) needs the bridge table read; installing them does not.
     if (firewall.bridge.length === 0) return apply(layer, bridgeRemoveTransaction(await readBridgeInstalled(), [dev]));
-    // With the base chain intact or not read, the device alone: that fails if the table or map is missing.
-    if ((await turn.bridgeBaseIntact) !== false && (await applies(layer, bridgeInstallTransaction(dev, firewall.bridge, false)))) return;
+    // With the base chain intact or not read, the device alone: that fails if the table or map is missing, or the device has checks already.
+    if ((await turn.bridgeBaseIntact) !== false && (await applies(layer, bridgeNewDevicesTransaction([{ dev, body: firewall.bridge }])))) return;
     return apply(layer, bridgeInstallTransaction(dev, firewall.bridge));
   }
   const full = async () => restore(layer, installTransaction(await readInstalled(layer), path, layer, firewall.chains[layer], options));
   if (!turn.onRecords) return full();
   // The commit fails if the skeleton is broken or the device was installed after all: read everything and build on that.
-  if (!(await applies(layer, installTransaction(ON_RECORDS, path, layer, firewall.chains[layer], options)))) await full();
+  if (!(await applies(layer, newDevicesTransaction([newDeviceLines(path, layer, firewall.chains[layer], options)])))) await full();
+}
+
+async function undoIn(layers: readonly Layer[], devs: readonly IfName[]): Promise<void> {
+  await Promise.allSettled(layers.map((layer) => removeIn(layer, devs)));
 }
 
 async function removeIn(layer: Layer, devs: readonly IfName[]): Promise<void> {

@@ -41,12 +41,23 @@ const HANDOVER_PATIENCE_MS = 500;
  * word (killed) competes at once. Mutual exclusion rests on bind alone; the tickets only decide
  * who tries, so a call arriving just as the lock changes hands can go first once, never twice.
  */
-export async function acquireLock(stateDir: string, timeoutSeconds: number): Promise<Release> {
+export function acquireLock(stateDir: string, timeoutSeconds: number): Promise<Release>;
+/**
+ * leaveIf: whether the call needs the lock no more (another call did its work); asked each time
+ * the holder lets go and the call was not told to go (the one told to go takes the lock, or the
+ * queue would stall). Then the call leaves the queue: undefined.
+ */
+export function acquireLock(stateDir: string, timeoutSeconds: number, leaveIf: () => boolean): Promise<Release | undefined>;
+export async function acquireLock(stateDir: string, timeoutSeconds: number, leaveIf?: () => boolean): Promise<Release | undefined> {
   // A dry run changes nothing, so it has nothing to serialise.
   if (effects().dryRun) return async () => undefined;
   const unboost = boostPriority();
   try {
-    const held = await takeName(stateDir, timeoutSeconds);
+    const held = await takeName(stateDir, timeoutSeconds, leaveIf ?? (() => false));
+    if (!held) {
+      unboost();
+      return undefined;
+    }
     narrate(`locked ${describe(stateDir)}`);
     return async () => {
       await held();
@@ -58,8 +69,8 @@ export async function acquireLock(stateDir: string, timeoutSeconds: number): Pro
   }
 }
 
-/** Waits in the queue until it binds the lock's name: the lock held, or a HookError after timeoutSeconds. */
-async function takeName(stateDir: string, timeoutSeconds: number): Promise<Release> {
+/** Waits in the queue until it binds the lock's name: the lock held; undefined if it left; or a HookError after timeoutSeconds. */
+async function takeName(stateDir: string, timeoutSeconds: number, leaveIf: () => boolean): Promise<Release | undefined> {
   const name = lockName(stateDir);
   const ticket = `${process.hrtime.bigint()} ${process.pid}`;
   const deadline = Date.now() + timeoutSeconds * 1000;
@@ -73,6 +84,7 @@ async function takeName(stateDir: string, timeoutSeconds: number): Promise<Relea
     if (left <= 0)
       throw new HookError(`gave up after ${timeoutSeconds} s waiting for the lock ${describe(stateDir)} (another vif-firewall call holds it)`);
     const heard = await holderLetGo(name, ticket, left);
+    if (heard !== 'go' && leaveIf()) return undefined;
     if (heard === 'refused') {
       // Nobody listens: the successor has not bound yet, or the holder let go between our bind
       // and our connect. Back off a little (up to 20 ms) and look again.

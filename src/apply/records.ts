@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HookError } from '../errors.js';
@@ -71,6 +72,11 @@ export async function readRecord(stateDir: string, vif: string): Promise<VifReco
 export async function removeRecord(stateDir: string, vif: string): Promise<void> {
   const file = recordPath(stateDir, vif);
   await change(`remove ${file}`, () => rm(file, { force: true }), undefined);
+}
+
+/** Whether the vif has a record: online installed it, and no offline has removed it since. */
+export function hasRecord(stateDir: string, vif: string): boolean {
+  return existsSync(recordPath(stateDir, vif));
 }
 
 /** How many devices online has installed: a measure of how large the tables are. */

@@ -63,7 +63,7 @@ async function hotplug(call: Call): Promise<number> {
     let summary: string;
     if (invocation.up) {
       const o = await online(ctx);
-      summary = `domain=${o.domain} dev=${o.dev} bridge=${o.bridge} config=${o.configFile} rules=${o.rules}`;
+      summary = `domain=${o.domain} dev=${o.dev} bridge=${o.bridge} config=${o.configFile} rules=${o.rules} commit=${o.commit.replaceAll(' ', '-')}`;
     } else {
       const o = await offline(ctx);
       summary = `domain=${o.domain ?? '?'} dev=${o.dev} device=${o.device}`;

@@ -78,7 +78,7 @@ async function reload(target: string | undefined, json: boolean, settings: Setti
   const brWarning = await ensureBrNetfilter();
   // A set a guest now names for the first time must exist before its rules reference it.
   for (const p of plans) {
-    const turn = await loadSetsFor(await takeTurn(locking(settings), { likelyNew: false }), setsUsed(p.ruleSet));
+    const turn = await loadSetsFor(await takeTurn(locking(settings)), setsUsed(p.ruleSet));
     await installFirewall(turn, recordedPath(p.record), p.firewall, { acceptAllowed: settings.acceptAllowed });
   }
   const flows = await listTrackedFlows();

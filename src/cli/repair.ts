@@ -46,7 +46,7 @@ exit: 0 every recorded vif reinstalled (or nothing recorded), 1 one or more fail
     for (const r of records) {
       try {
         const { firewall } = await installedOf(r, settings);
-        await installFirewall(await takeTurn(locking(settings), { likelyNew: false }), recordedPath(r), firewall, { acceptAllowed: settings.acceptAllowed });
+        await installFirewall(await takeTurn(locking(settings)), recordedPath(r), firewall, { acceptAllowed: settings.acceptAllowed });
         const line = `${effects().dryRun ? 'would reinstall' : 'reinstalled'} ${r.vif} (${r.domain}, device ${r.dev}): ${r.rules} rules as applied ${r.appliedAt}`;
         log.write('info', line);
         process.stdout.write(`${line}\n`);

@@ -60,30 +60,45 @@ export function bridgeBaseIntact(listing: string | undefined): boolean {
 }
 
 /**
- * Installs or replaces one device's checks; undefined for a body of none (level off: the
- * caller removes them). Nothing needs reading first: the device's chain is declared, flushed
- * and refilled, and its map element is the same whether it exists or not. withBase declares
- * the table, map and base chain too (`add` leaves them as they are when they exist) and
- * rewrites the base chain to its one rule, which repairs it; without, the commit fails if the
- * table or map is missing.
+ * Installs or replaces one device's checks, with the table, map and base chain (`add` leaves
+ * them as they are when they exist, and the base chain is rewritten to its one rule, which
+ * repairs it); undefined for a body of none (level off: the caller removes them). Nothing needs
+ * reading first: the device's chain is declared, flushed and refilled, and its map element is
+ * the same whether it exists or not.
  */
-export function bridgeInstallTransaction(dev: IfName, body: readonly string[], withBase = true): string | undefined {
+export function bridgeInstallTransaction(dev: IfName, body: readonly string[]): string | undefined {
   if (body.length === 0) return undefined;
   const chain = bridgeChain(dev);
-  const base = [
+  return wrap([
     `add table bridge ${BRIDGE_TABLE}`,
     `add chain ${at(BRIDGE_BASE_CHAIN)} { ${BASE_TYPE} }`,
     `add map ${at(MAP)} { type ifname : verdict; }`,
     `flush chain ${at(BRIDGE_BASE_CHAIN)}`,
     `add rule ${at(BRIDGE_BASE_CHAIN)} ${BASE_RULE}`,
-  ];
-  return wrap([
-    ...(withBase ? base : []),
     `add chain ${at(chain)}`,
     `flush chain ${at(chain)}`,
-    ...body.map((rule) => `add rule ${at(chain)} ${rule}`),
-    `add element ${at(MAP)} { "${dev}" : jump ${chain} }`,
+    ...deviceLines(dev, body),
   ]);
+}
+
+/** A new device's checks: its bridge chain body (compile/antispoof.ts), never empty. */
+export interface NewBridgeDevice {
+  readonly dev: IfName;
+  readonly body: readonly string[];
+}
+
+/**
+ * New devices' checks, in one commit that reads nothing first and leaves the base chain alone:
+ * it fails, changing nothing, if the table or map is missing or any of the devices has a chain
+ * already (`create`), so that a commit that went through added only what is new.
+ */
+export function bridgeNewDevicesTransaction(devices: readonly NewBridgeDevice[]): string {
+  return wrap(devices.flatMap(({ dev, body }) => [`create chain ${at(bridgeChain(dev))}`, ...deviceLines(dev, body)]));
+}
+
+function deviceLines(dev: IfName, body: readonly string[]): string[] {
+  const chain = bridgeChain(dev);
+  return [...body.map((rule) => `add rule ${at(chain)} ${rule}`), `add element ${at(MAP)} { "${dev}" : jump ${chain} }`];
 }
 
 /** Removes the devices' checks, and the whole table with the last device; undefined when none of them has any. */

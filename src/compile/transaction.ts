@@ -50,35 +50,43 @@ export interface InstallOptions {
   readonly acceptAllowed: boolean;
 }
 
+/** Installs or replaces one device on what the kernel holds (read under the lock), repairing the skeleton. */
+export function installTransaction(installed: Installed, path: DevicePath, family: Family, bodies: VifChainBodies, options: InstallOptions): string {
+  // Old dispatch rules go first, so a re-install leaves exactly one copy.
+  const lines = [...skeletonRepair(installed), ...dispatchRulesOf(installed, path.dev).map(([chain, spec]) => `-D ${chain} ${spec}`)];
+  // Declaring a chain that exists flushes it (with --noflush too): replace in place.
+  for (const dir of ['in', 'out'] as const) lines.push(`:${vifChain(dir, path.dev)} - [0:0]`, ...chainBody(dir, path.dev, bodies));
+  return wrap([...lines, ...dispatchLines(path, family, options)]);
+}
+
 /**
  * What an install is built on when it reads nothing first: the records say other devices are
- * installed, so the skeleton should be there and this device's chains should not. The
- * transaction checks both itself (see installTransaction); if either is wrong the commit fails,
- * nothing changes, and the caller reads the table and builds on that.
+ * installed, so the skeleton should be there and this device's chains should not. What one
+ * device most likely new adds to a table where the skeleton is in place: its chains
+ * created with -N (which fails the commit if the device was installed after all), their
+ * bodies and its dispatch rules. Built by the call of the device; committed by it, or by the
+ * call that holds the lock, together with other new devices (newDevicesTransaction).
  */
-export const ON_RECORDS = { kind: 'on records' } as const;
-export type OnRecords = typeof ON_RECORDS;
+export function newDeviceLines(path: DevicePath, family: Family, bodies: VifChainBodies, options: InstallOptions): string[] {
+  const chains = (['in', 'out'] as const).flatMap((dir) => [`-N ${vifChain(dir, path.dev)}`, ...chainBody(dir, path.dev, bodies)]);
+  return [...chains, ...dispatchLines(path, family, options)];
+}
 
-export function installTransaction(
-  installed: Installed | OnRecords,
-  path: DevicePath,
-  family: Family,
-  bodies: VifChainBodies,
-  options: InstallOptions,
-): string {
-  const { dev } = path;
-  const onRecords = 'kind' in installed;
-  // Old dispatch rules go first, so a re-install leaves exactly one copy.
-  const lines = onRecords ? skeletonChecks() : [...skeletonRepair(installed), ...dispatchRulesOf(installed, dev).map(([chain, spec]) => `-D ${chain} ${spec}`)];
-  for (const dir of ['in', 'out'] as const) {
-    const chain = vifChain(dir, dev);
-    // Declaring a chain that exists flushes it (with --noflush too): replace in place. On the
-    // records, -N instead: it fails the commit if the device was installed after all.
-    lines.push(onRecords ? `-N ${chain}` : `:${chain} - [0:0]`);
-    for (const spec of bodies[dir]) lines.push(`-A ${chain} ${spec}`);
-  }
-  for (const [chain, spec] of dispatchRules(path, family, options)) lines.push(`-A ${chain} ${spec}`);
-  return wrap(lines);
+/**
+ * New devices (newDeviceLines of each) added in one commit, which checks the skeleton itself
+ * (see skeletonChecks): it fails, changing nothing, if the skeleton is broken or any of the
+ * devices was installed after all.
+ */
+export function newDevicesTransaction(devices: readonly (readonly string[])[]): string {
+  return wrap([...skeletonChecks(), ...devices.flat()]);
+}
+
+function chainBody(dir: 'in' | 'out', dev: IfName, bodies: VifChainBodies): string[] {
+  return bodies[dir].map((spec) => `-A ${vifChain(dir, dev)} ${spec}`);
+}
+
+function dispatchLines(path: DevicePath, family: Family, options: InstallOptions): string[] {
+  return dispatchRules(path, family, options).map(([chain, spec]) => `-A ${chain} ${spec}`);
 }
 
 /** One device's rules in the dispatch chains, as [chain, spec]. */

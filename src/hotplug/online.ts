@@ -1,12 +1,14 @@
 import { attachPort, bridgeMtu, detachPort, linkExists, resolveBridge } from '../apply/bridgePort.js';
 import { ensureBrNetfilter } from '../apply/brNetfilter.js';
-import { installFirewall, removeFirewall, takeTurn } from '../apply/firewall.js';
+import { installFirewall, isServed, type Served, type Turn, queueForTurn, removeFirewall } from '../apply/firewall.js';
+import { queueJob, type OwnJob } from '../apply/queue.js';
+import { newDevice } from '../compile/newDevices.js';
 import { loadSetsFor } from '../apply/ipsets.js';
 import { setsUsed } from '../compile/ipsets.js';
 import { writeRecord, type VifRecord } from '../apply/records.js';
 import { antispoofWarning } from '../compile/antispoof.js';
 import { compileVifFirewall, type VifFirewall } from '../compile/firewall.js';
-import { uncoveredPaths, type DevicePath } from '../compile/transaction.js';
+import { uncoveredPaths, type DevicePath, type InstallOptions } from '../compile/transaction.js';
 import { antispoofSpec } from '../read/antispoof.js';
 import { HookError, unwrap } from '../errors.js';
 import { parseIfName, type IfName } from '../ifname.js';
@@ -23,6 +25,8 @@ export interface OnlineOutcome {
   readonly bridge: string;
   readonly configFile: string;
   readonly rules: number;
+  /** How its firewall went in: alone, with N other devices' queued installs, or by the call holding the lock. */
+  readonly commit: 'alone' | `with ${number} queued` | 'queued';
 }
 
 /**
@@ -32,24 +36,68 @@ export interface OnlineOutcome {
  * bridge and the chains go, so a guest is never bridged unfiltered.
  */
 export async function online(ctx: CallContext): Promise<OnlineOutcome> {
-  const { invocation: inv, settings } = ctx;
+  const { settings } = ctx;
   const guest = await readGuest(ctx);
   // Only now the lock: whatever this guest's input holds, other guests never wait on it.
   // The kernel's tables need nothing more of the guest: read them while compiling.
-  const turn = takeTurn(locking(settings), { likelyNew: true });
+  let job: OwnJob | undefined;
+  const turn = queueForTurn(locking(settings), () => job);
   turn.catch(() => undefined); // awaited below; must not count as unhandled before then
-  let plan: OnlinePlan;
   try {
-    plan = await planOnline(ctx, guest);
-  } catch (e) {
-    await turn.then((t) => t.release(), () => undefined);
-    throw e;
+    const plan = await planOnline(ctx, guest).catch(async (e: unknown) => {
+      await turn.then(giveBack, () => undefined);
+      throw e;
+    });
+    job = await queueInstall(ctx, plan);
+    const t = await turn;
+    const others = await install(ctx, plan, t, job);
+    await connect(ctx, plan, isServed(t));
+    const { record } = plan;
+    const commit = isServed(t) ? 'queued' : others > 0 ? (`with ${others} queued` as const) : 'alone';
+    return { domain: record.domain, dev: plan.dev, bridge: plan.bridge, configFile: record.configFile, rules: record.rules, commit };
+  } finally {
+    await job?.discard();
   }
-  const { dev, bridge, mtu, created, record } = plan;
+}
+
+const giveBack = (turn: Turn | Served) => (isServed(turn) ? undefined : turn.release());
+
+const installOptions = (ctx: CallContext): InstallOptions => ({ acceptAllowed: ctx.settings.acceptAllowed });
+
+/**
+ * Leaves the compiled install in the queue, for the call holding the lock to commit with its
+ * own. A device whose rules use sets, or that has no checks, is installed alone: its sets are
+ * loaded under the lock, and removing checks reads the bridge table.
+ */
+async function queueInstall(ctx: CallContext, plan: OnlinePlan): Promise<OwnJob | undefined> {
+  if (plan.sets.length > 0 || plan.firewall.bridge.length === 0) return undefined;
+  const device = newDevice(plan.path, plan.firewall, installOptions(ctx));
+  // Without the queue the call installs alone, as it always can.
+  return queueJob(ctx.settings.stateDir, device, { ...plan.record, warnings: ctx.warnings }).catch(() => undefined);
+}
+
+/**
+ * The firewall in the kernel, installed by this call or (SERVED) by the call that committed its
+ * job; how many other devices' jobs this call committed with its own.
+ */
+async function install(ctx: CallContext, plan: OnlinePlan, turn: Turn | Served, job: OwnJob | undefined): Promise<number> {
+  if (isServed(turn)) {
+    narrate(`installed with other devices by the call holding the lock, which wrote the record`);
+    return 0;
+  }
   // The sets the rules name must exist before the transaction that references them.
-  await installFirewall(await loadSetsFor(await turn, plan.sets), plan.path, plan.firewall, { acceptAllowed: settings.acceptAllowed });
+  return installFirewall(await loadSetsFor(turn, plan.sets), plan.path, plan.firewall, installOptions(ctx), job);
+}
+
+/**
+ * The record written (unless the call that committed the job wrote it), the device on its
+ * bridge, and libxl told; if any of it fails, the device leaves the bridge and its rules go.
+ */
+async function connect(ctx: CallContext, plan: OnlinePlan, recorded: boolean): Promise<void> {
+  const { invocation: inv, settings } = ctx;
+  const { created, dev, bridge, mtu, record } = plan;
   try {
-    await writeRecord(settings.stateDir, { ...record, warnings: ctx.warnings, appliedAt: new Date().toISOString() });
+    if (!recorded) await writeRecord(settings.stateDir, { ...record, warnings: ctx.warnings, appliedAt: new Date().toISOString() });
     await attachPort({ created, dev, bridge, mtu });
     if (inv.typeIf === 'vif') {
       const frontendMtu = mtu ? [[`/local/domain/${inv.domid}/device/vif/${inv.devid}/mtu`, String(mtu)] as const] : [];
@@ -60,7 +108,6 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
     await removeFirewall([dev], locking(settings)).catch(() => undefined);
     throw e;
   }
-  return { domain: record.domain, dev, bridge, configFile: record.configFile, rules: record.rules };
 }
 
 interface OnlinePlan {

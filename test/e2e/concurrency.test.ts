@@ -1,3 +1,5 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compileVifChains } from '../../src/compile/chains.js';
 import { unwrap } from '../../src/errors.js';
@@ -78,6 +80,15 @@ describe.skipIf(!requireRoot('concurrency end-to-end test'))('many guests at onc
       expect(actual.chains).toEqual(expectedChains(family, domids));
     }
     for (const d of domids) expect((await w.dom0.link(`vif${d}.0`))?.master).toBe('xenbr0');
+    // The calls that waited had their installs committed by the call at the lock: each one a call
+    // there says it took, and every device recorded, whichever call committed it.
+    const commits = [...w.log().matchAll(/ commit=(\S+) in /g)].map((m) => m[1]!);
+    const taken = commits.reduce((n, c) => n + Number(/^with-(\d+)-queued$/.exec(c)?.[1] ?? 0), 0);
+    expect(commits).toHaveLength(GUESTS);
+    expect(taken).toBeGreaterThan(0);
+    expect(commits.filter((c) => c === 'queued')).toHaveLength(taken);
+    expect(readdirSync(join(w.stateDir, 'vifs')).sort()).toEqual(domids.map((d) => `vif${d}.0.json`).sort());
+    expect(readdirSync(join(w.stateDir, 'queue'))).toEqual([]);
 
     for (const d of domids) prepareOfflineLikeLibxl(w.xs, d, 0);
     const down = await Promise.all(vifs.map((v) => w.offline(v)));

@@ -72,7 +72,7 @@ describe.skipIf(!requireRoot('hook end-to-end tests'))('vif-firewall online/offl
     expect(await tcpConnects(guest, ip(uplink.cidr4), 25)).toBe(false); // drop out tcp 25
 
     const log = w.log();
-    expect(log).toMatch(/info: online type_if=vif vif=vif2\.0 XENBUS_PATH=backend\/vif\/2\/0: ok domain=george dev=vif2\.0 bridge=xenbr0 .*rules=5 in \d+ ms/);
+    expect(log).toMatch(/info: online type_if=vif vif=vif2\.0 XENBUS_PATH=backend\/vif\/2\/0: ok domain=george dev=vif2\.0 bridge=xenbr0 .*rules=5 commit=alone in \d+ ms/);
   });
 
   it('online twice leaves one copy; offline removes everything, twice is a no-op', async () => {

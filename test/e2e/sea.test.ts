@@ -118,7 +118,7 @@ firewall = [
     expect(await tcpConnects(uplink, ip(guest.cidr4), 22)).toBe(true);
     expect(await tcpConnects(uplink, ip(guest.cidr4), 23)).toBe(false);
     expect(await tcpConnects(uplink, ip(guest.cidr6!), 22)).toBe(true);
-    expect(w.log()).toMatch(/info: online type_if=vif .*: ok domain=george dev=vif2\.0 bridge=xenbr0 .*rules=2 in \d+ ms/);
+    expect(w.log()).toMatch(/info: online type_if=vif .*: ok domain=george dev=vif2\.0 bridge=xenbr0 .*rules=2 commit=alone in \d+ ms/);
 
     await guest.unplug();
     prepareOfflineLikeLibxl(w.xs, 2, 0);

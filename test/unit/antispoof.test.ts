@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileAntispoof, antispoofWarning } from '../../src/compile/antispoof.js';
-import { bridgeBaseIntact, bridgeInstallTransaction, bridgeQuickRemoveTransaction, bridgeRemoveTransaction, parseBridgeInstalled } from '../../src/compile/bridge.js';
+import { bridgeBaseIntact, bridgeInstallTransaction, bridgeNewDevicesTransaction, bridgeQuickRemoveTransaction, bridgeRemoveTransaction, parseBridgeInstalled } from '../../src/compile/bridge.js';
 import { compileVifChains } from '../../src/compile/chains.js';
 import { unwrap } from '../../src/errors.js';
 import { parseIfName } from '../../src/ifname.js';
@@ -168,12 +168,13 @@ describe('the bridge table base chain', () => {
     expect(bridgeBaseIntact(listing(intact.replace('accept', 'drop')))).toBe(false);
   });
 
-  it('an install declares the table and rewrites the base chain, or touches the device alone', () => {
+  it('an install declares the table and rewrites the base chain, or creates new devices alone', () => {
     const d = dev('vif3.0');
     expect(bridgeInstallTransaction(d, ['drop'])).toContain('add table bridge vif-fw\n');
     expect(bridgeInstallTransaction(d, ['drop'])).toContain('flush chain bridge vif-fw prerouting\nadd rule bridge vif-fw prerouting iifname vmap @vifs\n');
-    expect(bridgeInstallTransaction(d, ['drop'], false)).toBe(
-      'add chain bridge vif-fw vif-fw-vif3.0\nflush chain bridge vif-fw vif-fw-vif3.0\nadd rule bridge vif-fw vif-fw-vif3.0 drop\nadd element bridge vif-fw vifs { "vif3.0" : jump vif-fw-vif3.0 }\n',
+    expect(bridgeNewDevicesTransaction([{ dev: d, body: ['drop'] }, { dev: dev('vif4.0'), body: ['accept'] }])).toBe(
+      'create chain bridge vif-fw vif-fw-vif3.0\nadd rule bridge vif-fw vif-fw-vif3.0 drop\nadd element bridge vif-fw vifs { "vif3.0" : jump vif-fw-vif3.0 }\n' +
+        'create chain bridge vif-fw vif-fw-vif4.0\nadd rule bridge vif-fw vif-fw-vif4.0 accept\nadd element bridge vif-fw vifs { "vif4.0" : jump vif-fw-vif4.0 }\n',
     );
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseInstalled } from '../../src/compile/installed.js';
 import {
-  ON_RECORDS,
+  newDeviceLines,
+  newDevicesTransaction,
   installTransaction,
   quickRemoveTransaction,
   recordedPath,
@@ -225,7 +226,7 @@ function removeDevice(save: string, name: string): string {
 
 describe('an install built on the records (a new device where others are installed)', () => {
   it('checks the skeleton inside the transaction, creates the device chains with -N (the commit fails if they exist), and repairs nothing', () => {
-    expect(installTransaction(ON_RECORDS, path('vif4.0'), 4, bodies, accept)).toBe(`*filter
+    expect(newDevicesTransaction([newDeviceLines(path('vif4.0'), 4, bodies, accept)])).toBe(`*filter
 -C FORWARD -j VIF-FW
 -C INPUT -j VIF-FW-INPUT
 -C OUTPUT -j VIF-FW-OUTPUT
@@ -251,7 +252,7 @@ describe('the quick removal from a large table', () => {
   it('deletes exactly what installTransaction adds with the same options, then the chains', () => {
     for (const family of [4, 6] as const) {
       const guest = path('vif4.0', ['192.0.2.14', '2001:db8::14']);
-      const text = installTransaction(ON_RECORDS, guest, family, bodies, accept);
+      const text = newDevicesTransaction([newDeviceLines(guest, family, bodies, accept)]);
       const added = text.split('\n').filter((l) => /^-A VIF-FW/.test(l)).map((l) => l.replace(/^-A/, '-D'));
       expect(added.filter((l) => l.includes(family === 4 ? '-d 192.0.2.14/32' : '-d 2001:db8::14/128'))).toHaveLength(2);
       expect(quickRemoveTransaction(guest, family, accept)).toBe(
@@ -266,7 +267,7 @@ describe('dispatch of what dom0 sends or routes to a guest', () => {
   const guest = path('vif2.0', ['192.0.2.12', '2001:db8::12', '198.51.100.0/24', '2001:db8:1::/64']);
 
   it('matches each single address of its family leaving through its bridge, never bridged frames, in FORWARD and OUTPUT', () => {
-    const v6 = installTransaction(ON_RECORDS, guest, 6, bodies, accept).split('\n');
+    const v6 = newDevicesTransaction([newDeviceLines(guest, 6, bodies, accept)]).split('\n');
     expect(v6.filter((l) => l.includes(' -d '))).toEqual([
       '-A VIF-FW-IN -d 2001:db8::12/128 -o xenbr0 -m physdev ! --physdev-is-bridged -j vif-fw-in-vif2.0',
       '-A VIF-FW-OUTPUT -d 2001:db8::12/128 -o xenbr0 -j vif-fw-in-vif2.0',
