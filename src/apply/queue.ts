@@ -114,7 +114,13 @@ export async function claimJobs(stateDir: string, taken: ReadonlySet<string>): P
 
 /** The queue's directory exists (or is made, with create) and only root, the owner, can write to it. */
 async function safeQueueDir(stateDir: string, create: boolean): Promise<boolean> {
-  if (create) await mkdir(queueDir(stateDir), { recursive: true, mode: 0o700 });
+  if (create) {
+    // The state dir as writeRecord makes it; the queue inside it root's alone.
+    await mkdir(stateDir, { recursive: true });
+    await mkdir(queueDir(stateDir), { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  }
   const st = await lstat(queueDir(stateDir)).catch(() => undefined);
   return !!st && st.isDirectory() && st.uid === process.geteuid?.() && (st.mode & 0o022) === 0;
 }

@@ -9,7 +9,7 @@ import { prepareOfflineLikeLibxl, type FilledVif } from '../support/xenstore.js'
 afterEach(destroyAllDom0s);
 
 const RUNS = 20;
-const QUEUE_RUNS = 6;
+const QUEUE_RUNS = 4;
 const SEED = Number(process.env.VFW_KILL_SEED ?? 14);
 const config = (port: number) => `firewall = [ "allow in tcp ${port}", "allow in udp 53 from 192.0.2.9, 2001:db8::9", "drop out tcp 25" ]\n`;
 
