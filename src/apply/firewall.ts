@@ -1,6 +1,6 @@
 import { bridgeInstallTransaction, bridgeNewDevicesTransaction, bridgeQuickRemoveTransaction, bridgeRemoveTransaction } from '../compile/bridge.js';
 import type { VifFirewall } from '../compile/firewall.js';
-import { newDevicesTransactions } from '../compile/newDevices.js';
+import { newDevicesLayer } from '../compile/newDevices.js';
 import {
   installTransaction,
   newDeviceLines,
@@ -120,20 +120,20 @@ export async function installFirewall(turn: Turn, path: DevicePath, firewall: Vi
 
 /**
  * Commits the call's own job with every job waiting in the queue, one transaction per layer,
- * and writes the others' records; how many others it committed. None (and the call installs alone) when the
- * call's job was not waiting any more, when the tables cannot be built on without a read, when
- * nobody else waits, or when the batch failed: then every layer that went through is undone
- * (each added only these new devices) and the others install alone at their turn.
+ * and writes the others' records; how many others it committed. None (and the call installs
+ * alone) when the call's job was not waiting any more, when there is no record to build on,
+ * when nobody else waits, or when the batch failed: then every layer that went through is
+ * undone (each added only these new devices) and the others install alone at their turn.
  */
 async function commitQueue(turn: Turn, own: OwnJob): Promise<number> {
   if (!(await own.withdraw()) || !turn.onRecords) return 0;
-  // The base chain is listed meanwhile (if at all); a broken one is repaired by this call, alone.
-  const [baseIntact, others] = await Promise.all([turn.bridgeBaseIntact, claimJobs(turn.stateDir, new Set([own.job.device.dev]))]);
-  if (baseIntact === false) await Promise.all(others.map((o) => o.settle('retry')));
-  if (baseIntact === false || others.length === 0) return 0;
+  const others = await claimJobs(turn.stateDir, new Set([own.job.device.dev]));
+  if (others.length === 0) return 0;
   const jobs = [own.job, ...others.map((o) => o.job)];
-  const texts = newDevicesTransactions(jobs.map((j) => j.device));
-  const results = await Promise.allSettled(LAYERS.map((layer) => apply(layer, texts[layer])));
+  const devices = jobs.map((j) => j.device);
+  // The bridge layer waits for the base chain's listing (if any), and repairs a broken one; the others do not wait.
+  const repairBase = async (layer: Layer) => layer === 'bridge' && (await turn.bridgeBaseIntact) === false;
+  const results = await Promise.allSettled(LAYERS.map(async (layer) => apply(layer, newDevicesLayer(layer, devices, await repairBase(layer)))));
   const ok = results.every((r) => r.status === 'fulfilled');
   if (ok) {
     const appliedAt = new Date().toISOString();

@@ -23,14 +23,12 @@ export function newDevice(path: DevicePath, firewall: VifFirewall, options: Inst
 }
 
 /**
- * The devices' installs, one transaction per layer. Each fails, changing nothing, if the
+ * The devices' installs in one layer's transaction. Each fails, changing nothing, if the
  * skeleton is broken or any of the devices is in that layer already; so a layer that went
- * through added these devices and nothing else, and removing them undoes it exactly.
+ * through added these devices and nothing else, and removing them undoes it exactly. The bridge
+ * layer rewrites the base chain too when repairBase (it was found broken).
  */
-export function newDevicesTransactions(devices: readonly NewDevice[]): { readonly 4: string; readonly 6: string; readonly bridge: string } {
-  return {
-    4: newDevicesTransaction(devices.map((d) => d.filter[4])),
-    6: newDevicesTransaction(devices.map((d) => d.filter[6])),
-    bridge: bridgeNewDevicesTransaction(devices.map(({ dev, bridge: body }) => ({ dev, body }))),
-  };
+export function newDevicesLayer(layer: Family | 'bridge', devices: readonly NewDevice[], repairBase: boolean): string {
+  if (layer === 'bridge') return bridgeNewDevicesTransaction(devices.map(({ dev, bridge: body }) => ({ dev, body })), repairBase);
+  return newDevicesTransaction(devices.map((d) => d.filter[layer]));
 }

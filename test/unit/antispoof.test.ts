@@ -176,5 +176,8 @@ describe('the bridge table base chain', () => {
       'create chain bridge vif-fw vif-fw-vif3.0\nadd rule bridge vif-fw vif-fw-vif3.0 drop\nadd element bridge vif-fw vifs { "vif3.0" : jump vif-fw-vif3.0 }\n' +
         'create chain bridge vif-fw vif-fw-vif4.0\nadd rule bridge vif-fw vif-fw-vif4.0 accept\nadd element bridge vif-fw vifs { "vif4.0" : jump vif-fw-vif4.0 }\n',
     );
+    // A broken base chain is rewritten by the same commit, as a single install does.
+    const repaired = bridgeNewDevicesTransaction([{ dev: d, body: ['drop'] }], true);
+    expect(repaired).toBe(bridgeInstallTransaction(d, ['drop'])!.replace('add chain bridge vif-fw vif-fw-vif3.0\nflush chain bridge vif-fw vif-fw-vif3.0\n', 'create chain bridge vif-fw vif-fw-vif3.0\n'));
   });
 });

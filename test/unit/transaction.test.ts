@@ -248,6 +248,15 @@ COMMIT
   });
 });
 
+describe('new devices committed together', () => {
+  it('checks the skeleton once, then adds each device as it would alone', () => {
+    const one = (dev: string) => newDeviceLines(path(dev), 4, bodies, accept);
+    const [checks] = newDevicesTransaction([]).split('COMMIT');
+    expect(newDevicesTransaction([one('vif4.0'), one('vif5.0')])).toBe(`${checks}${one('vif4.0').join('\n')}\n${one('vif5.0').join('\n')}\nCOMMIT\n`);
+    expect(checks!.split('\n').filter((l) => l.startsWith('-C'))).toHaveLength(6);
+  });
+});
+
 describe('the quick removal from a large table', () => {
   it('deletes exactly what installTransaction adds with the same options, then the chains', () => {
     for (const family of [4, 6] as const) {
