@@ -1,6 +1,6 @@
 import { bridgeInstallTransaction, bridgeNewDevicesTransaction, bridgeQuickRemoveTransaction, bridgeRemoveTransaction } from '../compile/bridge.js';
 import type { VifFirewall } from '../compile/firewall.js';
-import { newDevicesLayer } from '../compile/newDevices.js';
+import { newDevicesLayer, type NewDevice } from '../compile/newDevices.js';
 import {
   installTransaction,
   newDeviceLines,
@@ -97,16 +97,22 @@ function readBase(): Promise<boolean> {
   return intact;
 }
 
+/** A new device's install, compiled to be committed with others', and its job if it was queued. */
+export interface Batchable {
+  readonly device: NewDevice;
+  readonly job: OwnJob | undefined;
+}
+
 /**
  * Installs (or replaces) one device's firewall, one transaction per layer, then gives the
  * turn back. If one layer's transaction fails, those that went through are undone, so the
- * call changes nothing at all. With its job queued, the call first commits it together with
- * every other job waiting in the queue (commitQueue). Resolves with how many other devices' jobs
+ * call changes nothing at all. A device that can be batched is first committed together with
+ * every job waiting in the queue (commitQueue). Resolves with how many other devices' jobs
  * it committed.
  */
-export async function installFirewall(turn: Turn, path: DevicePath, firewall: VifFirewall, options: InstallOptions, job?: OwnJob): Promise<number> {
+export async function installFirewall(turn: Turn, path: DevicePath, firewall: VifFirewall, options: InstallOptions, batch?: Batchable): Promise<number> {
   try {
-    const committed = job ? await commitQueue(turn, job) : 0;
+    const committed = batch ? await commitQueue(turn, batch) : 0;
     if (committed > 0) return committed;
     const results = await Promise.allSettled(LAYERS.map((layer) => installIn(layer, turn, path, firewall, options)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -119,18 +125,17 @@ export async function installFirewall(turn: Turn, path: DevicePath, firewall: Vi
 }
 
 /**
- * Commits the call's own job with every job waiting in the queue, one transaction per layer,
+ * Commits the call's own device with every job waiting in the queue, one transaction per layer,
  * and writes the others' records; how many others it committed. None (and the call installs
- * alone) when the call's job was not waiting any more, when there is no record to build on,
+ * alone) when the call's own job was not waiting any more, when there is no record to build on,
  * when nobody else waits, or when the batch failed: then every layer that went through is
  * undone (each added only these new devices) and the others install alone at their turn.
  */
-async function commitQueue(turn: Turn, own: OwnJob): Promise<number> {
-  if (!(await own.withdraw()) || !turn.onRecords) return 0;
-  const others = await claimJobs(turn.stateDir, new Set([own.job.device.dev]));
+async function commitQueue(turn: Turn, { device, job }: Batchable): Promise<number> {
+  if ((job && !(await job.withdraw())) || !turn.onRecords) return 0;
+  const others = await claimJobs(turn.stateDir, new Set([device.dev]));
   if (others.length === 0) return 0;
-  const jobs = [own.job, ...others.map((o) => o.job)];
-  const devices = jobs.map((j) => j.device);
+  const devices = [device, ...others.map((o) => o.job.device)];
   // The bridge layer waits for the base chain's listing (if any), and repairs a broken one; the others do not wait.
   const repairBase = async (layer: Layer) => layer === 'bridge' && (await turn.bridgeBaseIntact) === false;
   const results = await Promise.allSettled(LAYERS.map(async (layer) => apply(layer, newDevicesLayer(layer, devices, await repairBase(layer)))));
@@ -140,7 +145,7 @@ async function commitQueue(turn: Turn, own: OwnJob): Promise<number> {
     await Promise.all(others.map((o) => writeRecord(turn.stateDir, { ...o.job.record, appliedAt })));
     narrate(`committed with the queued installs of ${others.map((o) => o.job.device.dev).join(', ')}`);
   } else {
-    await undoIn(LAYERS.filter((_, i) => results[i]!.status === 'fulfilled'), jobs.map((j) => j.device.dev));
+    await undoIn(LAYERS.filter((_, i) => results[i]!.status === 'fulfilled'), devices.map((d) => d.dev));
     narrate(`the queued installs failed together and were undone; each installs alone`);
   }
   await Promise.all(others.map((o) => o.settle(ok ? 'done' : 'retry')));

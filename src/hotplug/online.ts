@@ -1,8 +1,8 @@
 import { attachPort, bridgeMtu, detachPort, linkExists, resolveBridge } from '../apply/bridgePort.js';
 import { ensureBrNetfilter } from '../apply/brNetfilter.js';
-import { installFirewall, isServed, type Served, type Turn, queueForTurn, removeFirewall } from '../apply/firewall.js';
+import { installFirewall, isServed, type Batchable, type Served, type Turn, queueForTurn, removeFirewall } from '../apply/firewall.js';
 import { queueJob, type OwnJob } from '../apply/queue.js';
-import { newDevice } from '../compile/newDevices.js';
+import { newDevice, type NewDevice } from '../compile/newDevices.js';
 import { loadSetsFor } from '../apply/ipsets.js';
 import { setsUsed } from '../compile/ipsets.js';
 import { writeRecord, type VifRecord } from '../apply/records.js';
@@ -41,16 +41,18 @@ export async function online(ctx: CallContext): Promise<OnlineOutcome> {
   // Only now the lock: whatever this guest's input holds, other guests never wait on it.
   // The kernel's tables need nothing more of the guest: read them while compiling.
   let job: OwnJob | undefined;
+  let held = false; // the lock taken before the compile ended: nobody else can commit this call's install
   const turn = queueForTurn(locking(settings), () => job);
-  turn.catch(() => undefined); // awaited below; must not count as unhandled before then
+  turn.then(() => (held = true), () => undefined); // awaited below; must not count as unhandled before then
   try {
     const plan = await planOnline(ctx, guest).catch(async (e: unknown) => {
       await turn.then(giveBack, () => undefined);
       throw e;
     });
-    job = await queueInstall(ctx, plan);
+    const device = newDeviceOf(ctx, plan);
+    job = device && !held ? await queueJob(settings.stateDir, device, { ...plan.record, warnings: ctx.warnings }).catch(() => undefined) : undefined;
     const t = await turn;
-    const others = await install(ctx, plan, t, job);
+    const others = await install(ctx, plan, t, device && { device, job });
     await connect(ctx, plan, isServed(t));
     const { record } = plan;
     const commit = isServed(t) ? 'queued' : others > 0 ? (`with ${others} queued` as const) : 'alone';
@@ -65,28 +67,28 @@ const giveBack = (turn: Turn | Served) => (isServed(turn) ? undefined : turn.rel
 const installOptions = (ctx: CallContext): InstallOptions => ({ acceptAllowed: ctx.settings.acceptAllowed });
 
 /**
- * Leaves the compiled install in the queue, for the call holding the lock to commit with its
- * own. A device whose rules use sets, or that has no checks, is installed alone: its sets are
+ * The install compiled so that the call holding the lock can commit it with others: left in
+ * the queue while this call waits for the lock (without the queue the call installs alone, as
+ * it always can), or committed by this call with the jobs it finds there. undefined for a
+ * device whose rules use sets, or that has no checks: it is installed alone, since its sets are
  * loaded under the lock, and removing checks reads the bridge table.
  */
-async function queueInstall(ctx: CallContext, plan: OnlinePlan): Promise<OwnJob | undefined> {
+function newDeviceOf(ctx: CallContext, plan: OnlinePlan): NewDevice | undefined {
   if (plan.sets.length > 0 || plan.firewall.bridge.length === 0) return undefined;
-  const device = newDevice(plan.path, plan.firewall, installOptions(ctx));
-  // Without the queue the call installs alone, as it always can.
-  return queueJob(ctx.settings.stateDir, device, { ...plan.record, warnings: ctx.warnings }).catch(() => undefined);
+  return newDevice(plan.path, plan.firewall, installOptions(ctx));
 }
 
 /**
  * The firewall in the kernel, installed by this call or (SERVED) by the call that committed its
  * job; how many other devices' jobs this call committed with its own.
  */
-async function install(ctx: CallContext, plan: OnlinePlan, turn: Turn | Served, job: OwnJob | undefined): Promise<number> {
+async function install(ctx: CallContext, plan: OnlinePlan, turn: Turn | Served, batch: Batchable | undefined): Promise<number> {
   if (isServed(turn)) {
     narrate(`installed with other devices by the call holding the lock, which wrote the record`);
     return 0;
   }
   // The sets the rules name must exist before the transaction that references them.
-  return installFirewall(await loadSetsFor(turn, plan.sets), plan.path, plan.firewall, installOptions(ctx), job);
+  return installFirewall(await loadSetsFor(turn, plan.sets), plan.path, plan.firewall, installOptions(ctx), batch);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { chmodSync, readdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { holdLock, queueBehindLock, queued, startHook } from '../support/calls.js';
@@ -102,6 +102,8 @@ describe.skipIf(!requireRoot('install queue end-to-end tests'))('installs queued
   it('a queue directory others may write to is not used: every call installs alone', async () => {
     const expected = await sequentially(DOMIDS);
     const { w, vifs } = await world();
+    // No call has queued yet (each found the lock free): made as someone else might have made it.
+    mkdirSync(join(w.stateDir, 'queue'), { recursive: true });
     chmodSync(join(w.stateDir, 'queue'), 0o777);
     const { holder } = await holdLock(w);
     const calls = await Promise.all(DOMIDS.map((d) => startHook(w, 'online', vifs.get(d)!)));
