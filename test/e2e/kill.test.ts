@@ -9,7 +9,7 @@ import { prepareOfflineLikeLibxl, type FilledVif } from '../support/xenstore.js'
 afterEach(destroyAllDom0s);
 
 const RUNS = 20;
-const QUEUE_RUNS = 4;
+const QUEUE_RUNS = 2;
 const SEED = Number(process.env.VFW_KILL_SEED ?? 14);
 const config = (port: number) => `firewall = [ "allow in tcp ${port}", "allow in udp 53 from 192.0.2.9, 2001:db8::9", "drop out tcp 25" ]\n`;
 
@@ -167,7 +167,8 @@ describe.skipIf(!requireRoot('kill end-to-end tests'))('a hook killed at any poi
     for (let run = 0; run < QUEUE_RUNS; run++) {
       vifs = fill();
       const victim = domids[Math.floor(rand() * domids.length)]!;
-      const ms = Math.round(rand() * drainMs);
+      // Within the first half of the drain, while the calls still run (they finish near its end, after the batch).
+      const ms = Math.round(rand() * drainMs * 0.5);
       const what = `run ${run} (VFW_KILL_SEED=${SEED}): vif${victim}.0 killed ${ms} ms after the lock was let go`;
       let victimPid = 0;
       const results = await queueBehindLock(w, vifs, domids, async (calls, release) => {
@@ -198,6 +199,6 @@ describe.skipIf(!requireRoot('kill end-to-end tests'))('a hook killed at any poi
       expect(readdirSync(join(w.stateDir, 'queue')), what).toEqual([]);
       await offlineAll();
     }
-    expect(outcomes.filter((o) => o.endsWith(':killed')).length, outcomes.join(' ')).toBeGreaterThanOrEqual(QUEUE_RUNS / 2);
+    expect(outcomes.filter((o) => o.endsWith(':killed')).length, outcomes.join(' ')).toBeGreaterThanOrEqual(1);
   }, 600_000);
 });
