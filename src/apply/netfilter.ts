@@ -26,7 +26,7 @@ export async function readBridgeInstalled(): Promise<BridgeInstalled> {
   return parseBridgeInstalled(await listBridge(['table', 'bridge', BRIDGE_TABLE]));
 }
 
-/** Whether our bridge table's base chain is as we make it (an install reads it while it waits for the lock). */
+/** Whether our bridge table's base chain is as we make it (online reads it once it holds the lock, reload and repair while they wait for it). */
 export async function readBridgeBaseIntact(): Promise<boolean> {
   return bridgeBaseIntact(await listBridge(['chain', 'bridge', BRIDGE_TABLE, BRIDGE_BASE_CHAIN]));
 }

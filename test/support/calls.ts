@@ -22,7 +22,6 @@ export async function holdLock(w: HookWorld) {
   return { holder };
 }
 
-
 /**
  * Starts `online|offline` as libxl does, in its own process group (to wait for its children,
  * see childrenGone); the process comes in an object, since it is a thenable.
